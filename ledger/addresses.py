@@ -1,0 +1,40 @@
+"""Mail address normalisation: the form both sides of a match are hashed in."""
+
+from __future__ import annotations
+
+from email.utils import getaddresses
+
+NULL_SENDER = ""
+
+
+def normalise(address: str | None) -> str:
+    """``"<Alice@Example.COM>"`` -> ``"alice@example.com"``; the null sender -> ``""``.
+
+    Local parts are case-sensitive in theory, never in practice; folding case
+    keeps a bounce addressed to ``Alice@`` matching mail sent as ``alice@``.
+    """
+    if not address:
+        return NULL_SENDER
+    address = address.strip()
+    if address.startswith("<") and address.endswith(">"):
+        address = address[1:-1]
+    # Strip a source route (<@relay:user@host>), which RFC 5321 says to ignore.
+    if address.startswith("@") and ":" in address:
+        address = address.split(":", 1)[1]
+    return address.strip().lower()
+
+
+def from_header(value: str | None) -> list[str]:
+    """The normalised addresses of a ``From:`` header, without duplicates."""
+    if not value:
+        return []
+    found: list[str] = []
+    for _, addr in getaddresses([value]):
+        norm = normalise(addr)
+        if norm and "@" in norm and norm not in found:
+            found.append(norm)
+    return found
+
+
+def local_part(address: str) -> str:
+    return address.rsplit("@", 1)[0] if "@" in address else address

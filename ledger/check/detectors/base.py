@@ -1,0 +1,35 @@
+"""The interface every detector implements, and what it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from ledger.check.message import ParsedMessage
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a detector recognised.
+
+    ``kind`` names the backscatter family (``dsn``, ``mdn``, ``autoreply`` ...).
+    ``references`` are normalised Message-IDs of the original, best first.
+    ``form`` is True when the message has a recognised backscatter *form*
+    (which may justify a rejection); False when only a heuristic fired (which
+    may at most tag).
+    """
+
+    kind: str
+    references: tuple[str, ...] = ()
+    form: bool = True
+    detector: str = ""
+
+
+class Detector(Protocol):
+    """Recognise one family of backscatter and find the original's IDs in it."""
+
+    name: str
+
+    def detect(self, message: ParsedMessage) -> Finding | None:
+        """A :class:`Finding` if the message is of this family, else None."""
+        ...

@@ -1,0 +1,33 @@
+"""Any other null-sender message: a non-standard bounce that quotes the original.
+
+RFC 5321 reserves the null reverse-path for notifications, so a null-sender
+message that quotes an original's ``Message-ID:`` line is a bounce in form.
+Without a quoted header it is only a hint (read receipts, list notices).
+"""
+
+from __future__ import annotations
+
+from ledger import msgid
+from ledger.check.detectors.base import Finding
+from ledger.check.message import ParsedMessage
+from ledger.check.quoted import header_block_ids
+
+
+class NullSenderDetector:
+    name = "null-sender"
+
+    def detect(self, message: ParsedMessage) -> Finding | None:
+        if not message.envelope.null_sender:
+            return None
+        refs: list[str] = []
+        for _, text in message.text_parts():
+            for ref in header_block_ids(text):
+                if ref not in refs:
+                    refs.append(ref)
+        for _, part in message.parts():
+            if part.get_content_type() == "message/rfc822" and isinstance(part.get_payload(), list):
+                inner = part.get_payload()[0]
+                ref = msgid.normalise(inner.get("Message-ID"))
+                if ref and ref not in refs:
+                    refs.append(ref)
+        return Finding("bounce", tuple(refs), form=bool(refs), detector=self.name)

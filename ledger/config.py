@@ -1,0 +1,220 @@
+"""Configuration: one TOML file, validated into frozen dataclasses.
+
+Every problem is reported as a :class:`ConfigError` whose message names the
+offending key, so the command line can print one line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+CONFIG_ENV = "SENDER_LEDGER_CONFIG"
+SECRET_ENV = "SENDER_LEDGER_SECRET"
+MIN_SECRET_BYTES = 16
+
+UNMATCHED_ACTIONS = ("reject", "tag", "accept")
+UNREACHABLE_ACTIONS = ("tempfail", "accept")
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names the key."""
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str = "unix:///run/sender-ledger/redis.sock"
+    socket_timeout: float = 0.5
+    connect_timeout: float = 0.5
+    namespace: str = "sl"
+
+
+@dataclass(frozen=True)
+class LedgerSettings:
+    lifetime_days: int = 30
+    bucket_bits: int = 6
+    matches_per_recipient: int = 3
+
+
+@dataclass(frozen=True)
+class OutboundSettings:
+    socket: str = "unix:/run/sender-ledger/outbound.sock"
+    message_id_domain: str = ""
+
+
+@dataclass(frozen=True)
+class InboundSettings:
+    socket: str = "unix:/run/sender-ledger/inbound.sock"
+    unmatched_action: str = "reject"
+    unreachable_action: str = "tempfail"
+    max_bytes: int = 512 * 1024
+    trace_header: str = "X-Sender-Ledger"
+    reject_text: str = (
+        "Backscatter refused: this bounce or autoreply refers to no message sent from here"
+    )
+    tempfail_text: str = "Cannot verify this bounce right now, please try again later"
+
+
+@dataclass(frozen=True)
+class Config:
+    secret: bytes = field(repr=False, default=b"")
+    redis: RedisSettings = RedisSettings()
+    ledger: LedgerSettings = LedgerSettings()
+    outbound: OutboundSettings = OutboundSettings()
+    inbound: InboundSettings = InboundSettings()
+    source: str = "<defaults>"
+
+    def with_redis_url(self, url: str) -> Config:
+        return replace(self, redis=replace(self.redis, url=url))
+
+
+def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name}: must be a table ([{name}])")
+    return value
+
+
+def _build(cls: type, section: str, values: dict[str, Any]) -> Any:
+    """Instantiate a settings dataclass, checking names and types key by key."""
+    defaults = cls()
+    known = {f.name for f in cls.__dataclass_fields__.values()}
+    for key in values:
+        if key not in known:
+            raise ConfigError(f"{section}.{key}: unknown setting")
+    kwargs: dict[str, Any] = {}
+    for name in known:
+        if name not in values:
+            continue
+        value = values[name]
+        expected = type(getattr(defaults, name))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
+            raise ConfigError(
+                f"{section}.{name}: expected {expected.__name__}, got {type(value).__name__}"
+            )
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _validate(cfg: Config) -> None:
+    if not cfg.redis.url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            f"redis.url: {cfg.redis.url!r} is not a redis://, rediss:// or unix:// URL"
+        )
+    if cfg.redis.socket_timeout <= 0 or cfg.redis.connect_timeout <= 0:
+        raise ConfigError("redis.socket_timeout: timeouts must be positive")
+    if not cfg.redis.namespace or "{" in cfg.redis.namespace or "}" in cfg.redis.namespace:
+        raise ConfigError("redis.namespace: must be non-empty and contain no braces")
+    if not 1 <= cfg.ledger.lifetime_days <= 400:
+        raise ConfigError("ledger.lifetime_days: must be between 1 and 400")
+    if not 0 <= cfg.ledger.bucket_bits <= 16:
+        raise ConfigError("ledger.bucket_bits: must be between 0 and 16")
+    if not 1 <= cfg.ledger.matches_per_recipient <= 100:
+        raise ConfigError("ledger.matches_per_recipient: must be between 1 and 100")
+    if cfg.inbound.unmatched_action not in UNMATCHED_ACTIONS:
+        raise ConfigError(
+            f"inbound.unmatched_action: must be one of {', '.join(UNMATCHED_ACTIONS)}"
+        )
+    if cfg.inbound.unreachable_action not in UNREACHABLE_ACTIONS:
+        raise ConfigError(
+            f"inbound.unreachable_action: must be one of {', '.join(UNREACHABLE_ACTIONS)}"
+        )
+    if cfg.inbound.max_bytes < 4096:
+        raise ConfigError("inbound.max_bytes: must be at least 4096")
+    for name in ("outbound.socket", "inbound.socket"):
+        section, key = name.split(".")
+        value = getattr(getattr(cfg, section), key)
+        if not value.startswith(("unix:", "inet:", "inet6:", "local:")):
+            raise ConfigError(f"{name}: expected unix:PATH or inet:PORT@HOST, got {value!r}")
+
+
+def read_secret_file(path: str, key: str = "secret.file") -> bytes:
+    """Read a secret file; refuse unreadable or too-short secrets."""
+    try:
+        data = Path(path).read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror}") from None
+    if len(data) < MIN_SECRET_BYTES:
+        raise ConfigError(f"{key}: secret in {path} is shorter than {MIN_SECRET_BYTES} bytes")
+    return data
+
+
+def secret_file_is_private(path: str) -> bool:
+    """True when nobody but the owner (and group) can read the secret file."""
+    return not os.stat(path).st_mode & stat.S_IROTH
+
+
+def load_config(
+    path: str | None = None,
+    *,
+    redis_url: str | None = None,
+    secret_file: str | None = None,
+    require_secret: bool = True,
+) -> Config:
+    """Load and validate the configuration.
+
+    The file comes from ``path`` or ``$SENDER_LEDGER_CONFIG``; with neither the
+    built-in defaults apply. The secret is taken, in order, from ``secret_file``
+    (``--secret-file``), ``$SENDER_LEDGER_SECRET``, or the file's
+    ``secret.value`` / ``secret.file``.
+    """
+    path = path or os.environ.get(CONFIG_ENV) or None
+    raw: dict[str, Any] = {}
+    source = "<defaults>"
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                raw = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config: {path} is not valid TOML: {exc}") from None
+        source = path
+    for key in raw:
+        if key not in ("secret", "redis", "ledger", "outbound", "inbound"):
+            raise ConfigError(f"{key}: unknown section")
+
+    secret_section = _section(raw, "secret")
+    for key in secret_section:
+        if key not in ("value", "file"):
+            raise ConfigError(f"secret.{key}: unknown setting (use secret.value or secret.file)")
+    secret = b""
+    if secret_file:
+        secret = read_secret_file(secret_file, "--secret-file")
+    elif os.environ.get(SECRET_ENV):
+        secret = os.environ[SECRET_ENV].strip().encode()
+        if len(secret) < MIN_SECRET_BYTES:
+            raise ConfigError(f"{SECRET_ENV}: secret is shorter than {MIN_SECRET_BYTES} bytes")
+    elif "value" in secret_section:
+        value = secret_section["value"]
+        if not isinstance(value, str) or len(value.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(f"secret.value: must be a string of at least {MIN_SECRET_BYTES} bytes")
+        secret = value.encode()
+    elif "file" in secret_section:
+        if not isinstance(secret_section["file"], str):
+            raise ConfigError("secret.file: must be a path")
+        secret = read_secret_file(secret_section["file"])
+    if require_secret and not secret:
+        raise ConfigError(
+            "secret: no site secret; set secret.file in the config, "
+            f"pass --secret-file, or set {SECRET_ENV}"
+        )
+
+    cfg = Config(
+        secret=secret,
+        redis=_build(RedisSettings, "redis", _section(raw, "redis")),
+        ledger=_build(LedgerSettings, "ledger", _section(raw, "ledger")),
+        outbound=_build(OutboundSettings, "outbound", _section(raw, "outbound")),
+        inbound=_build(InboundSettings, "inbound", _section(raw, "inbound")),
+        source=source,
+    )
+    if redis_url:
+        cfg = cfg.with_redis_url(redis_url)
+    _validate(cfg)
+    return cfg

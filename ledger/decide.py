@@ -1,0 +1,129 @@
+"""Decide: from what was found and what the ledger says, the SMTP answer.
+
+Pure logic, no I/O: every branch is a unit test. The rules:
+
+* a reference of the original is in the ledger for every recipient, within
+  its bounce budget -> accept (with a trace header);
+* otherwise -> the configured unmatched action; ``reject`` only when the
+  message has a recognised backscatter form (a heuristic alone may only tag);
+* the ledger could not be asked -> tempfail (or accept, if so configured):
+  our fault must never cost a real bounce.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ledger.check.detectors.base import Finding
+from ledger.store import Match
+
+ACCEPT = "accept"
+REJECT = "reject"
+TEMPFAIL = "tempfail"
+TAG = "tag"
+
+
+@dataclass(frozen=True)
+class Policy:
+    unmatched_action: str = REJECT
+    no_reference_action: str = TAG
+    unreachable_action: str = TEMPFAIL
+    matches_per_recipient: int = 3
+    reject_text: str = "Backscatter refused"
+    tempfail_text: str = "Cannot verify this bounce right now, please try again later"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The verdict on one message, with everything the log and the CLI show."""
+
+    action: str
+    reason: str
+    candidate: bool = False
+    kind: str | None = None
+    references: tuple[str, ...] = ()
+    matched: bool = False
+    reply: tuple[str, str, str] | None = None
+    trace: str | None = None
+    matches: tuple[Match, ...] = ()
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "action": self.action,
+            "candidate": self.candidate,
+            "kind": self.kind,
+            "references": list(self.references),
+            "matched": self.matched,
+            "reason": self.reason,
+            "reply": " ".join(self.reply) if self.reply else None,
+        }
+
+
+def ordinary() -> Decision:
+    return Decision(ACCEPT, "not a backscatter candidate")
+
+
+def _finish(
+    policy: Policy, action: str, reason: str, finding: Finding, matched: bool = False,
+    matches: tuple[Match, ...] = (),
+) -> Decision:
+    """Turn a configured action (accept|tag|reject|tempfail) into a Decision."""
+    kind, refs = finding.kind, finding.references
+    if action == REJECT and not finding.form:
+        action, reason = TAG, reason + "; only a heuristic matched, so tagged, not rejected"
+    if action == REJECT:
+        return Decision(REJECT, reason, True, kind, refs, matched,
+                        reply=("550", "5.7.1", policy.reject_text))
+    if action == TEMPFAIL:
+        return Decision(TEMPFAIL, reason, True, kind, refs, matched,
+                        reply=("451", "4.7.1", policy.tempfail_text))
+    if action == TAG:
+        return Decision(ACCEPT, "tagged: " + reason, True, kind, refs, matched,
+                        trace=f"unverified ({kind}; {reason})")
+    trace = f"pass ({kind}; {reason})" if matched else None
+    return Decision(ACCEPT, reason, True, kind, refs, matched, trace=trace, matches=matches)
+
+
+def unreachable(policy: Policy, finding: Finding, error: str) -> Decision:
+    action = policy.unreachable_action
+    return _finish(policy, action, f"ledger unreachable ({error})", finding)
+
+
+def decide(
+    policy: Policy,
+    finding: Finding,
+    recipients: Sequence[str],
+    found: Mapping[str, Sequence[Match]],
+) -> Decision:
+    """Decide a candidate.
+
+    ``found`` maps each envelope recipient to the ledger entries that matched
+    one of the finding's references bound to that recipient.
+    """
+    if not finding.references:
+        return _finish(policy, policy.no_reference_action,
+                       f"{finding.kind} without a reference to an original", finding)
+    if not recipients:
+        return _finish(policy, policy.unmatched_action, "no recipients", finding)
+    chosen: list[Match] = []
+    exhausted = False
+    for rcpt in recipients:
+        usable = [m for m in found.get(rcpt, ())
+                  if m.matches < max(1, m.recipients) * policy.matches_per_recipient]
+        if found.get(rcpt) and not usable:
+            exhausted = True
+        if not usable:
+            break
+        chosen.append(usable[0])
+    else:
+        days = sorted({m.date for m in chosen})
+        return _finish(policy, ACCEPT, f"original sent {', '.join(days)}", finding,
+                       matched=True, matches=tuple(chosen))
+    if exhausted:
+        reason = "the original has already had as many bounces as it can cause"
+    elif len(recipients) > 1 and chosen:
+        reason = "not every recipient sent the original"
+    else:
+        reason = f"no reference is in the ledger ({len(finding.references)} checked)"
+    return _finish(policy, policy.unmatched_action, reason, finding)

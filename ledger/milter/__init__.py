@@ -1,0 +1,1 @@
+"""The two milters (pymilter) and how to run them."""

@@ -1,0 +1,108 @@
+"""Inbound milter: refuse backscatter at the MX during the SMTP transaction.
+
+Ordinary mail is accepted at end of headers, before a single body byte is
+sent to us. A candidate's body is read (up to ``inbound.max_bytes``) and the
+verdict is given at end of DATA, so a sender-verification callout (which stops
+after RCPT) never sees one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import Milter
+
+from ledger.check import Candidate, Envelope
+from ledger.decide import ACCEPT, REJECT, TEMPFAIL, Decision
+from ledger.verdict import Inspector, log_decision
+
+log = logging.getLogger("sender-ledger.inbound")
+
+
+class InboundMilter(Milter.Base):  # type: ignore[misc]
+    inspector: Inspector
+    trace_header: str = "X-Sender-Ledger"
+
+    def __init__(self) -> None:
+        self.client = ""
+        self._reset("")
+
+    def _reset(self, mail_from: str) -> None:
+        self.envelope = Envelope(mail_from=mail_from.strip("<>"), client=self.client)
+        self.headers: list[tuple[str, bytes]] = []
+        self.body_chunks: list[bytes] = []
+        self.body_size = 0
+        self.candidate: Candidate | None = None
+        self.trace_headers_seen = 0
+
+    @Milter.noreply  # type: ignore[misc]
+    def connect(self, hostname: str, family: int, hostaddr: object) -> int:
+        address = hostaddr[0] if isinstance(hostaddr, tuple) and hostaddr else "?"
+        self.client = f"{hostname}[{address}]"
+        return Milter.CONTINUE
+
+    @Milter.noreply  # type: ignore[misc]
+    def envfrom(self, mail_from: str, *params: str) -> int:
+        self._reset(mail_from)
+        return Milter.CONTINUE
+
+    @Milter.noreply  # type: ignore[misc]
+    def envrcpt(self, rcpt: str, *params: str) -> int:
+        self.envelope.recipients.append(rcpt.strip("<>"))
+        return Milter.CONTINUE
+
+    def data(self) -> int:
+        # Defined on purpose: without it an inet socket stalls 40 ms per message.
+        return Milter.CONTINUE
+
+    @Milter.decode("bytes")  # type: ignore[misc]
+    @Milter.noreply  # type: ignore[misc]
+    def header(self, name: str, value: bytes) -> int:
+        self.headers.append((name, value))
+        if name.lower() == self.trace_header.lower():
+            self.trace_headers_seen += 1
+        return Milter.CONTINUE
+
+    def eoh(self) -> int:
+        decoded = [(n, v.decode("utf-8", "replace")) for n, v in self.headers]
+        self.candidate = self.inspector.screen(self.envelope.mail_from, decoded)
+        if self.candidate is None:
+            self.envelope.queue_id = self.getsymval("i") or ""
+            log_decision(self.envelope, Decision(ACCEPT, "not a backscatter candidate"))
+            return Milter.ACCEPT
+        return Milter.CONTINUE
+
+    def body(self, chunk: bytes) -> int:
+        room = self.inspector.max_bytes - self.body_size
+        if room > 0:
+            self.body_chunks.append(chunk[:room])
+        self.body_size += len(chunk)
+        return Milter.CONTINUE
+
+    def _raw_message(self) -> bytes:
+        head = b"".join(n.encode("ascii", "replace") + b": " + v + b"\r\n" for n, v in self.headers)
+        return head + b"\r\n" + b"".join(self.body_chunks)
+
+    def eom(self) -> int:
+        self.envelope.queue_id = self.getsymval("i") or ""
+        try:
+            decision = self.inspector.inspect(self.envelope, self._raw_message(), self.candidate)
+        except Exception:  # our bug must never cost a real bounce: tempfail
+            log.exception("qid=%s inspection failed", self.envelope.queue_id)
+            decision = Decision(TEMPFAIL, "internal error", True,
+                                reply=("451", "4.7.1", "Temporary local problem, try again later"))
+        log_decision(self.envelope, decision)
+        if decision.reply is not None and decision.action in (REJECT, TEMPFAIL):
+            code, xcode, text = decision.reply
+            self.setreply(code, xcode, text)
+            return Milter.REJECT if decision.action == REJECT else Milter.TEMPFAIL
+        try:
+            # Forged trace headers must not survive: remove them, then add ours.
+            for index in range(self.trace_headers_seen, 0, -1):
+                self.chgheader(self.trace_header, index, "")
+            if decision.trace:
+                self.addheader(self.trace_header, decision.trace)
+        except Exception:
+            log.exception("qid=%s could not edit headers", self.envelope.queue_id)
+        self.inspector.count(decision)
+        return Milter.ACCEPT

@@ -1,0 +1,26 @@
+"""Build the working objects (Redis client, ledger, hasher...) from a Config."""
+
+from __future__ import annotations
+
+from ledger.config import Config
+from ledger.hashing import Hasher
+from ledger.record import Recorder
+from ledger.store import Ledger, connect
+from ledger.verdict import Inspector, policy_from
+
+
+def open_ledger(cfg: Config) -> Ledger:
+    client = connect(cfg.redis.url, cfg.redis.socket_timeout, cfg.redis.connect_timeout)
+    return Ledger(client, cfg.redis.namespace, cfg.ledger.lifetime_days, cfg.ledger.bucket_bits)
+
+
+def hasher_for(cfg: Config) -> Hasher:
+    return Hasher(cfg.secret, cfg.ledger.bucket_bits)
+
+
+def recorder_for(cfg: Config, ledger: Ledger | None = None) -> Recorder:
+    return Recorder(ledger or open_ledger(cfg), hasher_for(cfg))
+
+
+def inspector_for(cfg: Config, ledger: Ledger | None = None) -> Inspector:
+    return Inspector(ledger or open_ledger(cfg), hasher_for(cfg), policy_from(cfg), cfg.inbound.max_bytes)

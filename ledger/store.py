@@ -1,0 +1,220 @@
+"""The ledger in Redis: what was sent, as keyed hashes, sliced by day.
+
+Layout (see shared REDIS-LAYOUTS, variant "b"): one Redis hash per
+(bucket, kind, UTC day)::
+
+    <namespace>:{<bucket hex>}:<kind>:<day number>   field: 8-byte hash   value: small int
+
+Only the bucket is inside the braces, so on Redis Cluster all days of one
+bucket share a slot and one script call can scan them. Every key expires as a
+whole ``lifetime_days`` after its day ends; nothing needs sweeping. With the
+Redis settings in ``conf/redis-ledger.conf`` (``hash-max-listpack-entries``
+above the largest bucket) a hash stays a compact listpack and costs about
+13-14 bytes per entry.
+
+The value packs two counters so a lookup returns both in one reply::
+
+    value = matches * 128 + min(recipients, 127)
+
+``recipients`` bounds how many bounces the message can plausibly cause;
+``matches`` counts the bounces that have matched it so far.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from ledger.hashing import MESSAGE, EntryHash
+
+SECONDS_PER_DAY = 86400
+RECIPIENT_CAP = 127
+MATCH_STEP = 128
+
+# Scan the day keys of one bucket, newest first, for each field; for each field
+# return {position of the day key, stored value} or false.
+_FIND_SCRIPT = """
+local out = {}
+for i, f in ipairs(ARGV) do
+  out[i] = false
+  for j, k in ipairs(KEYS) do
+    local v = redis.call('HGET', k, f)
+    if v then
+      out[i] = {j, tonumber(v)}
+      break
+    end
+  end
+end
+return out
+"""
+
+
+class LedgerUnavailable(Exception):
+    """Redis could not be reached or answered with an error."""
+
+
+@dataclass(frozen=True)
+class Match:
+    """A ledger entry that was found: the day it was recorded and its counters."""
+
+    entry: EntryHash
+    day: int
+    recipients: int
+    matches: int
+
+    @property
+    def date(self) -> str:
+        return time.strftime("%Y-%m-%d", time.gmtime(self.day * SECONDS_PER_DAY))
+
+
+def today() -> int:
+    """The current UTC day number (days since 1970-01-01)."""
+    return int(time.time() // SECONDS_PER_DAY)
+
+
+def connect(url: str, socket_timeout: float = 0.5, connect_timeout: float = 0.5) -> redis.Redis:
+    """A Redis client for ``redis://``, ``rediss://`` or ``unix://`` URLs.
+
+    Short timeouts and a single immediate retry: a dead ledger must cost the MTA
+    at most about a second per message, never the default backoff of seconds.
+    """
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=connect_timeout,
+        retry=Retry(NoBackoff(), 1),
+        health_check_interval=30,
+        decode_responses=False,
+    )
+
+
+class Ledger:
+    """Record and find entries. Thread-safe: redis-py pools its connections."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        namespace: str = "sl",
+        lifetime_days: int = 30,
+        bucket_bits: int = 6,
+    ) -> None:
+        self.client = client
+        self.namespace = namespace
+        self.lifetime_days = lifetime_days
+        self._bucket_width = max(1, (bucket_bits + 3) // 4)
+        self._find = client.register_script(_FIND_SCRIPT)
+
+    # -- keys -----------------------------------------------------------------
+    def key(self, bucket: int, day: int, kind: bytes = MESSAGE) -> str:
+        return f"{self.namespace}:{{{bucket:0{self._bucket_width}x}}}:{kind.decode()}:{day}"
+
+    def key_pattern(self, kind: bytes = MESSAGE) -> str:
+        """A SCAN pattern matching every ledger key of one kind."""
+        return f"{self.namespace}:{{*}}:{kind.decode()}:*"
+
+    def expires_at(self, day: int) -> int:
+        return (day + self.lifetime_days + 1) * SECONDS_PER_DAY
+
+    def window(self, day: int | None = None) -> list[int]:
+        """Days a lookup scans, newest first (tomorrow too, for clock skew)."""
+        day = today() if day is None else day
+        return list(range(day + 1, day - self.lifetime_days - 1, -1))
+
+    # -- operations -----------------------------------------------------------
+    def record(
+        self,
+        entries: Iterable[EntryHash],
+        recipients: int = 1,
+        kind: bytes = MESSAGE,
+        day: int | None = None,
+    ) -> int:
+        """Record entries (one round trip). Returns how many were new."""
+        day = today() if day is None else day
+        value = max(1, min(recipients, RECIPIENT_CAP))
+        keys: dict[str, list[bytes]] = defaultdict(list)
+        for entry in entries:
+            keys[self.key(entry.bucket, day, kind)].append(entry.field)
+        if not keys:
+            return 0
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for key, fields in keys.items():
+                for field in fields:
+                    pipe.hsetnx(key, field, value)
+                pipe.expireat(key, self.expires_at(day))
+            replies = iter(pipe.execute())
+        except redis.RedisError as exc:
+            raise LedgerUnavailable(str(exc)) from exc
+        new = 0
+        for fields in keys.values():
+            new += sum(int(next(replies)) for _ in fields)
+            next(replies)  # the EXPIREAT reply
+        return new
+
+    def find(
+        self,
+        entries: Sequence[EntryHash],
+        kind: bytes = MESSAGE,
+        day: int | None = None,
+    ) -> dict[EntryHash, Match]:
+        """Look up many entries at once: one script call per bucket, one round trip."""
+        unique = list(dict.fromkeys(entries))
+        if not unique:
+            return {}
+        days = self.window(day)
+        by_bucket: dict[int, list[EntryHash]] = defaultdict(list)
+        for entry in unique:
+            by_bucket[entry.bucket].append(entry)
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for bucket, group in by_bucket.items():
+                self._find(
+                    keys=[self.key(bucket, d, kind) for d in days],
+                    args=[e.field for e in group],
+                    client=pipe,
+                )
+            replies = pipe.execute()
+        except redis.RedisError as exc:
+            raise LedgerUnavailable(str(exc)) from exc
+        found: dict[EntryHash, Match] = {}
+        for group, reply in zip(by_bucket.values(), replies, strict=True):
+            for entry, hit in zip(group, reply, strict=True):
+                if hit:
+                    position, value = int(hit[0]), int(hit[1])
+                    found[entry] = Match(
+                        entry=entry,
+                        day=days[position - 1],
+                        recipients=value % MATCH_STEP,
+                        matches=value // MATCH_STEP,
+                    )
+        return found
+
+    def count_match(self, match: Match, kind: bytes = MESSAGE) -> None:
+        """Count one more bounce against a matched entry."""
+        try:
+            self.client.hincrby(self.key(match.entry.bucket, match.day, kind), match.entry.field, MATCH_STEP)
+        except redis.RedisError as exc:
+            raise LedgerUnavailable(str(exc)) from exc
+
+    def ping(self) -> None:
+        try:
+            self.client.ping()
+        except redis.RedisError as exc:
+            raise LedgerUnavailable(str(exc)) from exc
+
+
+# Redis settings the layout relies on (conf/redis-ledger.conf explains each;
+# ``doctor`` checks them). A bucket larger than hash-max-listpack-entries turns
+# silently into a hashtable at ~5x the memory.
+REDIS_SETTINGS: dict[str, str] = {
+    "hash-max-listpack-entries": "2048",
+    "hash-max-listpack-value": "64",
+    "maxmemory-policy": "noeviction",
+    "lazyfree-lazy-expire": "yes",
+}

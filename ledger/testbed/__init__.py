@@ -1,0 +1,11 @@
+"""Private, throw-away Redis and Postfix instances for the tests and the demo.
+
+Nothing here touches the system's own Redis or /etc/postfix: every instance
+lives in its own directory, listens on loopback or a unix socket, and is
+stopped by its process id.
+"""
+
+from ledger.testbed.postfix import PrivatePostfix
+from ledger.testbed.procs import MilterProcess, RedisServer, SmtpSink, free_port
+
+__all__ = ["MilterProcess", "PrivatePostfix", "RedisServer", "SmtpSink", "free_port"]

@@ -1,0 +1,153 @@
+"""A private Postfix instance: its own config, queue and log, loopback ports.
+
+Two smtpd listeners stand for the two sides of a real site:
+
+* ``submission_port`` with the outbound milter (mail the domain sends),
+* ``mx_port`` with the inbound milter (mail the domain receives),
+
+and ``non_smtpd_milters`` runs the outbound milter for ``sendmail(1)``.
+Mail to ``fail.test`` goes to a sink that refuses every recipient with 550,
+so Postfix's bounce daemon makes a real DSN; mail to the site's own domain
+goes to a capture sink that keeps every message as a file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from ledger.testbed.procs import port_open, wait_for
+
+SITE_DOMAIN = "example.test"
+FAIL_DOMAIN = "fail.test"
+OTHER_DOMAIN = "elsewhere.test"
+
+
+class PrivatePostfix:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        mx_port: int,
+        submission_port: int,
+        inbound_milter: str,
+        outbound_milter: str,
+        capture_port: int,
+        fail_port: int,
+        relay_port: int,
+    ) -> None:
+        self.dir = workdir
+        self.etc = workdir / "etc"
+        self.mx_port = mx_port
+        self.submission_port = submission_port
+        self.inbound_milter = inbound_milter
+        self.outbound_milter = outbound_milter
+        self.capture_port = capture_port
+        self.fail_port = fail_port
+        self.relay_port = relay_port
+        self.started = False
+
+    @property
+    def maillog(self) -> Path:
+        return self.dir / "maillog"
+
+    def _run(self, *argv: str) -> str:
+        # Postfix tools log to syslog, which does not exist here; `script` would
+        # be needed to see their errors, so check return codes and show maillog.
+        result = subprocess.run(list(argv), capture_output=True, text=True, timeout=60)
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"{' '.join(argv)} failed ({result.returncode}): {result.stderr.strip()}\n"
+                f"{self.maillog.read_text(errors='replace')[-2000:] if self.maillog.exists() else ''}"
+            )
+        return result.stdout
+
+    def postconf(self, *settings: str) -> None:
+        self._run("postconf", "-c", str(self.etc), "-e", *settings)
+
+    def configure(self) -> None:
+        if self.dir.exists():
+            shutil.rmtree(self.dir)
+        (self.dir / "data").mkdir(parents=True)
+        (self.dir / "queue").mkdir()
+        self.etc.mkdir()
+        shutil.chown(self.dir / "data", "postfix")
+        (self.etc / "main.cf").write_text("")
+        shutil.copy("/etc/postfix/master.cf", self.etc / "master.cf")
+        transports = (
+            f"{FAIL_DOMAIN}=smtp:[127.0.0.1]:{self.fail_port}, "
+            f"{SITE_DOMAIN}=smtp:[127.0.0.1]:{self.capture_port}"
+        )
+        self.postconf(
+            f"queue_directory={self.dir}/queue",
+            f"data_directory={self.dir}/data",
+            f"maillog_file={self.maillog}",
+            f"maillog_file_prefixes={self.dir}",
+            "myhostname=mx.example.test",
+            f"mydomain={SITE_DOMAIN}",
+            f"myorigin={SITE_DOMAIN}",
+            "mydestination=",
+            "local_recipient_maps=",
+            "inet_interfaces=127.0.0.1",
+            "inet_protocols=ipv4",
+            "mynetworks=127.0.0.0/8",
+            "smtpd_relay_restrictions=permit_mynetworks, reject_unauth_destination",
+            f"relayhost=[127.0.0.1]:{self.relay_port}",
+            f"transport_maps=inline:{{ {transports} }}",
+            "smtp_dns_support_level=disabled",
+            "alias_maps=",
+            "alias_database=",
+            "compatibility_level=3.6",
+            "in_flow_delay=0",
+            "milter_default_action=tempfail",
+            "milter_protocol=6",
+            f"non_smtpd_milters={self.outbound_milter}",
+            "smtpd_milters=",
+            "bounce_queue_lifetime=0",
+            "delay_warning_time=0",
+            "smtp_connect_timeout=5s",
+            "queue_run_delay=5s",
+            "minimal_backoff_time=5s",
+            "maximal_backoff_time=10s",
+        )
+        etc = str(self.etc)
+        subprocess.run(["postconf", "-c", etc, "-F", "*/*/chroot = n"], check=True,
+                       capture_output=True)
+        subprocess.run(["postconf", "-c", etc, "-MX", "smtp/inet"], check=True,
+                       capture_output=True)
+        mx = (f"127.0.0.1:{self.mx_port}/inet=127.0.0.1:{self.mx_port} inet n - n - - smtpd "
+              f"-o smtpd_milters={self.inbound_milter} -o syslog_name=postfix/mx")
+        sub = (f"127.0.0.1:{self.submission_port}/inet=127.0.0.1:{self.submission_port} inet n - n "
+               f"- - smtpd -o smtpd_milters={self.outbound_milter} "
+               f"-o syslog_name=postfix/submission")
+        subprocess.run(["postconf", "-c", etc, "-M", mx], check=True, capture_output=True)
+        subprocess.run(["postconf", "-c", etc, "-M", sub], check=True, capture_output=True)
+
+    def start(self) -> PrivatePostfix:
+        self.configure()
+        self._run("postfix", "-c", str(self.etc), "check")
+        self._run("postfix", "-c", str(self.etc), "start")
+        self.started = True
+        wait_for(lambda: port_open(self.mx_port) and port_open(self.submission_port), 20,
+                 "postfix listeners")
+        return self
+
+    def stop(self) -> None:
+        if self.started:
+            subprocess.run(["postfix", "-c", str(self.etc), "stop"], capture_output=True,
+                           timeout=60)
+            self.started = False
+
+    def flush(self) -> None:
+        subprocess.run(["postqueue", "-c", str(self.etc), "-f"], capture_output=True, timeout=30)
+
+    def sendmail(self, message: bytes, sender: str, *recipients: str) -> None:
+        """Submit through sendmail(1): the non_smtpd_milters path."""
+        subprocess.run(["sendmail", "-C", str(self.etc), "-f", sender, "-i", *recipients],
+                       input=message, check=True, capture_output=True, timeout=60)
+
+    def queue_is_empty(self) -> bool:
+        out = subprocess.run(["postqueue", "-c", str(self.etc), "-j"], capture_output=True,
+                             text=True, timeout=30).stdout
+        return not out.strip()

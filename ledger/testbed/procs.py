@@ -1,0 +1,158 @@
+"""Child processes of the testbed: redis-server, smtp-sink, the milters."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ledger.store import REDIS_SETTINGS
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(predicate: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class _Child:
+    """A child process with its output in a log file, stopped by its pid."""
+
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path
+
+    def _spawn(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=env)
+
+    def stop(self, timeout: float = 8.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+class RedisServer(_Child):
+    """A private redis-server on a unix socket, no persistence."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.socket_path = workdir / "redis.sock"
+        self.log_path = workdir / "redis.log"
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket_path}"
+
+    def start(self) -> RedisServer:
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        argv = [binary, "--port", "0", "--unixsocket", str(self.socket_path),
+                "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
+                "--dir", str(self.workdir), "--latency-tracking", "no"]
+        for key, value in REDIS_SETTINGS.items():
+            argv += [f"--{key}", value]
+        self._spawn(argv)
+        wait_for(self._ready, 10, "redis-server")
+        return self
+
+    def _ready(self) -> bool:
+        if not self.socket_path.exists():
+            return False
+        try:
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(0.5)
+                sock.connect(str(self.socket_path))
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+
+class SmtpSink(_Child):
+    """Postfix's smtp-sink: accepts and optionally dumps, or refuses RCPT."""
+
+    def __init__(self, workdir: Path, port: int, name: str, dump: bool = False,
+                 reject_rcpt: str | None = None) -> None:
+        self.workdir = workdir
+        self.port = port
+        self.dump_dir = workdir / name
+        self.log_path = workdir / f"{name}.log"
+        self.dump = dump
+        self.reject_rcpt = reject_rcpt
+
+    def start(self) -> SmtpSink:
+        argv = [shutil.which("smtp-sink") or "/usr/sbin/smtp-sink", "-u", "nobody"]
+        if self.dump:
+            self.dump_dir.mkdir(parents=True, exist_ok=True)
+            shutil.chown(self.dump_dir, "nobody")
+            argv += ["-d", f"{self.dump_dir}/%H%M%S."]
+        if self.reject_rcpt:
+            argv += ["-f", "RCPT", "-B", self.reject_rcpt]
+        argv += [f"127.0.0.1:{self.port}", "100"]
+        self._spawn(argv)
+        wait_for(lambda: port_open(self.port), 10, f"smtp-sink on {self.port}")
+        return self
+
+    def messages(self) -> list[Path]:
+        return sorted(p for p in self.dump_dir.glob("*") if p.is_file()) if self.dump else []
+
+
+class MilterProcess(_Child):
+    """``sender-ledger milter SIDE`` as a child process on a unix socket."""
+
+    def __init__(self, workdir: Path, side: str, config: Path, secret: str) -> None:
+        self.side = side
+        self.socket_path = workdir / f"{side}.sock"
+        self.log_path = workdir / f"milter-{side}.log"
+        self.config = config
+        self.secret = secret
+
+    @property
+    def postfix_socket(self) -> str:
+        return f"unix:{self.socket_path}"
+
+    def start(self) -> MilterProcess:
+        if self.socket_path.exists():
+            self.socket_path.unlink()
+        env = dict(os.environ, SENDER_LEDGER_SECRET=self.secret)
+        self._spawn([sys.executable, "-m", "ledger", "milter", self.side, "--config",
+                     str(self.config), "--socket", f"unix:{self.socket_path}"], env=env)
+        wait_for(lambda: self.socket_path.exists() or self.proc.poll() is not None,  # type: ignore[union-attr]
+                 20, f"{self.side} milter socket")
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"{self.side} milter exited: {self.log_text()[-2000:]}")
+        return self

@@ -1,0 +1,88 @@
+"""The inbound check from end to end: screen, parse, detect, look up, decide.
+
+The inbound milter and ``sender-ledger check`` both call :class:`Inspector`,
+so what the command line says of a file is what the milter would do with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from ledger import addresses
+from ledger.check import Candidate, Envelope, Finding, examine, parse, screen
+from ledger.config import Config
+from ledger.decide import Decision, Policy, decide, ordinary, unreachable
+from ledger.hashing import EntryHash, Hasher
+from ledger.store import Ledger, LedgerUnavailable, Match
+
+log = logging.getLogger("sender-ledger.inbound")
+
+
+def policy_from(cfg: Config) -> Policy:
+    return Policy(
+        unmatched_action=cfg.inbound.unmatched_action,
+        unreachable_action=cfg.inbound.unreachable_action,
+        matches_per_recipient=cfg.ledger.matches_per_recipient,
+        reject_text=cfg.inbound.reject_text,
+        tempfail_text=cfg.inbound.tempfail_text,
+    )
+
+
+class Inspector:
+    def __init__(self, ledger: Ledger, hasher: Hasher, policy: Policy, max_bytes: int) -> None:
+        self.ledger = ledger
+        self.hasher = hasher
+        self.policy = policy
+        self.max_bytes = max_bytes
+
+    @staticmethod
+    def screen(mail_from: str, headers: Iterable[tuple[str, str]]) -> Candidate | None:
+        return screen(mail_from, headers)
+
+    def inspect(self, envelope: Envelope, raw: bytes, candidate: Candidate | None = None) -> Decision:
+        """Decide one message. ``candidate`` is the header-stage verdict, if known."""
+        parsed = parse(raw, envelope, self.max_bytes)
+        if candidate is None:
+            candidate = screen(envelope.mail_from, parsed.message.items())
+        if candidate is None:
+            return ordinary()
+        finding = examine(parsed) or Finding("unknown", (), form=False, detector="screen")
+        recipients = [addresses.normalise(r) for r in envelope.recipients]
+        if not finding.references:
+            return decide(self.policy, finding, recipients, {})
+        wanted: dict[EntryHash, str] = {}
+        for rcpt in recipients:
+            for ref in finding.references:
+                wanted[self.hasher.message(ref, rcpt)] = rcpt
+        try:
+            hits = self.ledger.find(list(wanted))
+        except LedgerUnavailable as exc:
+            return unreachable(self.policy, finding, str(exc).splitlines()[0][:120])
+        found: dict[str, list[Match]] = {}
+        for entry, match in hits.items():
+            found.setdefault(wanted[entry], []).append(match)
+        return decide(self.policy, finding, recipients, found)
+
+    def count(self, decision: Decision) -> None:
+        """Count an accepted bounce against its originals' budgets (best effort)."""
+        for match in decision.matches:
+            try:
+                self.ledger.count_match(match)
+            except LedgerUnavailable as exc:
+                log.warning("could not count a match: %s", exc)
+
+
+def log_decision(envelope: Envelope, decision: Decision, logger: logging.Logger = log) -> None:
+    """One line per decision: queue id, client, envelope, kind, action, reason."""
+    logger.info(
+        "decision qid=%s client=%s from=<%s> rcpt=%s kind=%s action=%s refs=%d reason=%r",
+        envelope.queue_id or "-",
+        envelope.client or "-",
+        envelope.mail_from,
+        ",".join(f"<{r}>" for r in envelope.recipients) or "-",
+        decision.kind or "-",
+        decision.action,
+        len(decision.references),
+        decision.reason,
+    )

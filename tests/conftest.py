@@ -1,0 +1,137 @@
+"""Fixtures: a private redis-server per session and, for end-to-end tests, a
+private Postfix with both milters and three smtp-sinks.
+
+Everything is started here, lives under one scratch directory (world-
+traversable, because Postfix's smtpd runs as ``postfix`` and must reach the
+milter sockets) and is stopped by process id at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+from ledger.config import Config, load_config
+from ledger.services import hasher_for, inspector_for, recorder_for
+from ledger.store import Ledger, connect
+from ledger.testbed import MilterProcess, PrivatePostfix, RedisServer, SmtpSink, free_port
+
+SECRET = "test-secret-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def scratch() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="sender-ledger-tests-"))
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server(scratch: Path) -> Iterator[RedisServer]:
+    server = RedisServer(scratch / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    client = connect(redis_server.url)
+    client.flushall()
+    yield client
+    client.close()
+
+
+def write_config(path: Path, redis_url: str, extra: str = "") -> Path:
+    path.write_text(
+        f'[secret]\nvalue = "{SECRET}"\n\n[redis]\nurl = "{redis_url}"\n\n'
+        f'[outbound]\nmessage_id_domain = "example.test"\n\n{extra}'
+    )
+    return path
+
+
+@pytest.fixture()
+def config_file(tmp_path: Path, redis_server: RedisServer, redis_client: redis.Redis) -> Path:
+    return write_config(tmp_path / "sender-ledger.toml", redis_server.url)
+
+
+@pytest.fixture()
+def config(config_file: Path) -> Config:
+    return load_config(str(config_file))
+
+
+@pytest.fixture()
+def ledger(config: Config, redis_client: redis.Redis) -> Ledger:
+    return Ledger(redis_client, config.redis.namespace, config.ledger.lifetime_days,
+                  config.ledger.bucket_bits)
+
+
+@pytest.fixture()
+def recorder(config: Config, ledger: Ledger):  # type: ignore[no-untyped-def]
+    return recorder_for(config, ledger)
+
+
+@pytest.fixture()
+def inspector(config: Config, ledger: Ledger):  # type: ignore[no-untyped-def]
+    return inspector_for(config, ledger)
+
+
+@pytest.fixture()
+def hasher(config: Config):  # type: ignore[no-untyped-def]
+    return hasher_for(config)
+
+
+@dataclass
+class Testbed:
+    redis: RedisServer
+    postfix: PrivatePostfix
+    outbound: MilterProcess
+    inbound: MilterProcess
+    capture: SmtpSink
+    config: Path
+
+
+@pytest.fixture(scope="session")
+def testbed(scratch: Path) -> Iterator[Testbed]:
+    if shutil.which("postfix") is None:
+        pytest.fail("postfix is not installed: run scripts/test, which installs it")
+    base = scratch / "testbed"
+    base.mkdir()
+    os.chmod(base, 0o755)
+    started: list[object] = []
+    try:
+        redis_server = RedisServer(base / "redis").start()
+        started.append(redis_server)
+        config = write_config(base / "sender-ledger.toml", redis_server.url)
+        outbound = MilterProcess(base, "outbound", config, SECRET).start()
+        started.append(outbound)
+        inbound = MilterProcess(base, "inbound", config, SECRET).start()
+        started.append(inbound)
+        capture = SmtpSink(base, free_port(), "capture", dump=True).start()
+        started.append(capture)
+        fail = SmtpSink(base, free_port(), "fail", reject_rcpt="550 5.1.1 User unknown").start()
+        started.append(fail)
+        relay = SmtpSink(base, free_port(), "relay", dump=True).start()
+        started.append(relay)
+        postfix = PrivatePostfix(
+            base / "postfix",
+            mx_port=free_port(),
+            submission_port=free_port(),
+            inbound_milter=inbound.postfix_socket,
+            outbound_milter=outbound.postfix_socket,
+            capture_port=capture.port,
+            fail_port=fail.port,
+            relay_port=relay.port,
+        ).start()
+        started.append(postfix)
+        yield Testbed(redis_server, postfix, outbound, inbound, capture, config)
+    finally:
+        for thing in reversed(started):
+            thing.stop()  # type: ignore[attr-defined]
