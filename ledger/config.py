@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +82,7 @@ def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
 def _build(cls: type, section: str, values: dict[str, Any]) -> Any:
     """Instantiate a settings dataclass, checking names and types key by key."""
     defaults = cls()
-    known = {f.name for f in cls.__dataclass_fields__.values()}
+    known = {f.name for f in fields(cls)}
     for key in values:
         if key not in known:
             raise ConfigError(f"{section}.{key}: unknown setting")

@@ -58,6 +58,14 @@ def decoded_text(part: email.message.Message, limit: int = MAX_TEXT_CHARS) -> st
     return payload[: limit * 2].decode(_charset(part), "replace")[:limit]
 
 
+def attached_message(part: email.message.Message) -> email.message.Message | None:
+    """The message inside a ``message/rfc822`` (or ``message/global``) part."""
+    payload = part.get_payload()
+    if isinstance(payload, list) and payload and isinstance(payload[0], email.message.Message):
+        return payload[0]
+    return None
+
+
 @dataclass
 class ParsedMessage:
     """A received message, parsed within bounds, with helpers for detectors."""
@@ -98,7 +106,10 @@ class ParsedMessage:
                 continue
             children = part.get_payload()
             if isinstance(children, list):
-                stack.extend((depth + 1, child) for child in reversed(children))
+                stack.extend(
+                    (depth + 1, child) for child in reversed(children)
+                    if isinstance(child, email.message.Message)
+                )
 
     def text_parts(self) -> Iterator[tuple[email.message.Message, str]]:
         """Every text/* part of the bounce itself with its decoded text."""

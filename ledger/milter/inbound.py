@@ -19,7 +19,7 @@ from ledger.verdict import Inspector, log_decision
 log = logging.getLogger("sender-ledger.inbound")
 
 
-class InboundMilter(Milter.Base):  # type: ignore[misc]
+class InboundMilter(Milter.Base):
     inspector: Inspector
     trace_header: str = "X-Sender-Ledger"
 
@@ -35,18 +35,18 @@ class InboundMilter(Milter.Base):  # type: ignore[misc]
         self.candidate: Candidate | None = None
         self.trace_headers_seen = 0
 
-    @Milter.noreply  # type: ignore[misc]
+    @Milter.noreply
     def connect(self, hostname: str, family: int, hostaddr: object) -> int:
         address = hostaddr[0] if isinstance(hostaddr, tuple) and hostaddr else "?"
         self.client = f"{hostname}[{address}]"
         return Milter.CONTINUE
 
-    @Milter.noreply  # type: ignore[misc]
+    @Milter.noreply
     def envfrom(self, mail_from: str, *params: str) -> int:
         self._reset(mail_from)
         return Milter.CONTINUE
 
-    @Milter.noreply  # type: ignore[misc]
+    @Milter.noreply
     def envrcpt(self, rcpt: str, *params: str) -> int:
         self.envelope.recipients.append(rcpt.strip("<>"))
         return Milter.CONTINUE
@@ -55,8 +55,8 @@ class InboundMilter(Milter.Base):  # type: ignore[misc]
         # Defined on purpose: without it an inet socket stalls 40 ms per message.
         return Milter.CONTINUE
 
-    @Milter.decode("bytes")  # type: ignore[misc]
-    @Milter.noreply  # type: ignore[misc]
+    @Milter.decode("bytes")
+    @Milter.noreply
     def header(self, name: str, value: bytes) -> int:
         self.headers.append((name, value))
         if name.lower() == self.trace_header.lower():

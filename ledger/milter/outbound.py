@@ -19,7 +19,7 @@ from ledger.store import LedgerUnavailable
 log = logging.getLogger("sender-ledger.outbound")
 
 
-class OutboundMilter(Milter.Base):  # type: ignore[misc]
+class OutboundMilter(Milter.Base):
     recorder: Recorder
     message_id_domain: str = "localhost"
 
@@ -27,13 +27,13 @@ class OutboundMilter(Milter.Base):  # type: ignore[misc]
         self.sent = SentMessage(mail_from="")
         self.message_id_count = 0
 
-    @Milter.noreply  # type: ignore[misc]
+    @Milter.noreply
     def envfrom(self, mail_from: str, *params: str) -> int:
         self.sent = SentMessage(mail_from=mail_from)
         self.message_id_count = 0
         return Milter.CONTINUE
 
-    @Milter.noreply  # type: ignore[misc]
+    @Milter.noreply
     def envrcpt(self, rcpt: str, *params: str) -> int:
         self.sent.recipients.append(rcpt)
         return Milter.CONTINUE
@@ -42,7 +42,7 @@ class OutboundMilter(Milter.Base):  # type: ignore[misc]
         # Defined on purpose: without it an inet socket stalls 40 ms per message.
         return Milter.CONTINUE
 
-    @Milter.noreply  # type: ignore[misc]
+    @Milter.noreply
     def header(self, name: str, value: str) -> int:
         lname = name.lower()
         if lname == "message-id":

@@ -10,7 +10,7 @@ import email.message
 
 from ledger import msgid
 from ledger.check.detectors.base import Finding
-from ledger.check.message import ParsedMessage, decoded_text
+from ledger.check.message import ParsedMessage, attached_message, decoded_text
 from ledger.check.quoted import header_block_ids
 
 REPORT_TYPES = ("delivery-status", "delivery-status-16")
@@ -26,9 +26,9 @@ def original_ids(message: ParsedMessage) -> list[str]:
     for _, part in message.parts():
         ctype = part.get_content_type()
         if ctype in ("message/rfc822", "message/global"):
-            inner = part.get_payload()
-            if isinstance(inner, list) and inner:
-                ref = msgid.normalise(inner[0].get("Message-ID"))
+            inner = attached_message(part)
+            if inner is not None:
+                ref = msgid.normalise(inner.get("Message-ID"))
                 if ref and ref not in found:
                     found.append(ref)
         elif ctype in ("text/rfc822-headers", "message/global-headers"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ledger import msgid
 from ledger.check.detectors.base import Finding
-from ledger.check.message import ParsedMessage
+from ledger.check.message import ParsedMessage, attached_message
 from ledger.check.quoted import header_block_ids
 
 
@@ -25,9 +25,8 @@ class NullSenderDetector:
                 if ref not in refs:
                     refs.append(ref)
         for _, part in message.parts():
-            if part.get_content_type() == "message/rfc822" and isinstance(part.get_payload(), list):
-                inner = part.get_payload()[0]
-                ref = msgid.normalise(inner.get("Message-ID"))
-                if ref and ref not in refs:
-                    refs.append(ref)
+            inner = attached_message(part) if part.get_content_type() == "message/rfc822" else None
+            attached = msgid.normalise(inner.get("Message-ID")) if inner is not None else None
+            if attached and attached not in refs:
+                refs.append(attached)
         return Finding("bounce", tuple(refs), form=bool(refs), detector=self.name)
