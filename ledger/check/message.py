@@ -45,7 +45,24 @@ def _charset(part: email.message.Message) -> str:
 
 
 def decoded_text(part: email.message.Message, limit: int = MAX_TEXT_CHARS) -> str:
-    """The part's payload as text, transfer-decoded, charset-decoded, capped."""
+    """The part's payload as text, transfer-decoded, charset-decoded, capped.
+
+    A ``message/*`` part that the parser split into sub-messages (a
+    delivery-status or disposition-notification block) comes back as the
+    text of those header blocks.
+    """
+    if part.is_multipart():
+        blocks = part.get_payload()
+        if not isinstance(blocks, list):
+            return ""
+        texts: list[str] = []
+        for block in blocks[:MAX_PARTS]:
+            if isinstance(block, email.message.Message):
+                try:
+                    texts.append(block.as_string())
+                except Exception:  # unencodable junk in a header block: skip it
+                    continue
+        return "\n".join(texts)[:limit]
     try:
         payload = part.get_payload(decode=True)
     except Exception:  # broken base64/qp: fall back to the raw text

@@ -40,7 +40,7 @@ def header_block_ids(text: str) -> list[str]:
         if match.group(0).lstrip(" \t>|").lower().startswith("resent-"):
             continue
         value = match.group("value")
-        if "<" in value and ">" not in value:
+        if ">" not in value:
             value += re.sub(r"^[ \t>|]*", "", match.group("cont"))
         normalised = msgid.normalise(value)
         if normalised and "@" in normalised and normalised not in found:
