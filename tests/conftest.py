@@ -90,6 +90,8 @@ def hasher(config: Config):  # type: ignore[no-untyped-def]
 
 @dataclass
 class Testbed:
+    __test__ = False  # not a test class, despite the name
+
     redis: RedisServer
     postfix: PrivatePostfix
     outbound: MilterProcess

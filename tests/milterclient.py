@@ -114,9 +114,7 @@ def send_message(
         outcome = Outcome("eom", "continue")
         while True:
             reply = conn.recv()
-            if reply[0] == c.SMFIR_ADDHEADER:
-                outcome.added_headers.append((str(reply[1]["name"]), str(reply[1]["value"])))
-            elif reply[0] == c.SMFIR_INSHEADER:
+            if reply[0] == c.SMFIR_ADDHEADER or reply[0] == c.SMFIR_INSHEADER:
                 outcome.added_headers.append((str(reply[1]["name"]), str(reply[1]["value"])))
             elif reply[0] == c.SMFIR_CHGHEADER:
                 outcome.changed_headers.append(

@@ -62,9 +62,9 @@ def test_bad_settings_name_the_key(tmp_path: Path, text: str, key: str) -> None:
 
 def test_missing_secret_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SENDER_LEDGER_SECRET", raising=False)
-    with pytest.raises(ConfigError, match="^secret: no site secret"):
+    with pytest.raises(ConfigError, match=r"^secret: no site secret"):
         load_config(write(tmp_path, ""))
-    with pytest.raises(ConfigError, match="^secret.value: must be a string of at least 16 bytes"):
+    with pytest.raises(ConfigError, match=r"^secret\.value: must be a string of at least 16 bytes"):
         load_config(write(tmp_path, '[secret]\nvalue = "short"\n'))
 
 

@@ -1,0 +1,132 @@
+"""End to end through a private Postfix: outbound records, the MX refuses forged bounces.
+
+The flow of the product, for real: mail leaves through the submission
+listener (outbound milter), Postfix's own bounce daemon writes the DSN for it,
+and that DSN and a forged one are handed to the MX listener (inbound milter)
+with ``MAIL FROM:<>``. The SMTP client must see the verdict in the transaction.
+"""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from ledger.config import load_config
+from ledger.services import hasher_for, open_ledger
+from ledger.testbed import SmtpSink
+from tests.conftest import Testbed
+
+pytestmark = pytest.mark.postfix
+
+
+def wait_for_file(sink: SmtpSink, marker: str, timeout: float = 30.0) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in sink.messages():
+            if marker in path.read_text(errors="replace"):
+                return path
+        time.sleep(0.1)
+    raise AssertionError(f"no message containing {marker!r} arrived")
+
+
+def strip_sink_headers(raw: bytes) -> bytes:
+    """Drop the X-Client/X-Mail/X-Rcpt lines smtp-sink prepends to its dumps."""
+    lines = raw.split(b"\n")
+    while lines and re.match(rb"X-(Client-Addr|Client-Proto|Helo-Args|Mail-Args|Rcpt-Args):", lines[0]):
+        lines.pop(0)
+    return b"\n".join(lines).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def submit(port: int, mail_from: str, rcpts: list[str], raw: bytes) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+        smtp.sendmail(mail_from, rcpts, raw)
+
+
+def message(message_id: str, to: str, subject: str = "e2e") -> bytes:
+    return (f"From: Alice <alice@example.test>\r\nTo: {to}\r\nSubject: {subject}\r\n"
+            f"Message-ID: {message_id}\r\n\r\nhello\r\n").encode()
+
+
+def in_ledger(testbed: Testbed, message_id: str, sender: str = "alice@example.test") -> bool:
+    cfg = load_config(str(testbed.config))
+    entry = hasher_for(cfg).message(message_id.strip("<>").lower(), sender)
+    return entry in open_ledger(cfg).find([entry])
+
+
+def real_dsn_for(testbed: Testbed) -> tuple[str, bytes]:
+    """Send a message to a recipient that fails and return Postfix's DSN for it."""
+    mid = f"<e2e-{uuid.uuid4().hex}@example.test>"
+    submit(testbed.postfix.submission_port, "alice@example.test", ["nobody@fail.test"],
+           message(mid, "nobody@fail.test"))
+    dsn_file = wait_for_file(testbed.capture, mid)
+    raw = dsn_file.read_bytes()
+    assert b"X-Mail-Args: <>" in raw and b"multipart/report" in raw
+    return mid, strip_sink_headers(raw)
+
+
+def test_sent_mail_lands_in_the_ledger_and_its_real_dsn_is_accepted(testbed: Testbed) -> None:
+    mid, dsn = real_dsn_for(testbed)
+    assert in_ledger(testbed, mid)
+    submit(testbed.postfix.mx_port, "", ["alice@example.test"], dsn)  # raises on any refusal
+    delivered = wait_for_file(testbed.capture, "X-Sender-Ledger: pass (dsn;")
+    assert mid in delivered.read_text()
+
+
+def test_forged_dsn_is_refused_with_550_during_smtp(testbed: Testbed) -> None:
+    mid, dsn = real_dsn_for(testbed)
+    forged = dsn.replace(mid.encode(), b"<never-sent-" + uuid.uuid4().hex.encode() + b"@example.test>")
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        submit(testbed.postfix.mx_port, "", ["alice@example.test"], forged)
+    assert refused.value.smtp_code == 550
+    assert refused.value.smtp_error.startswith(b"5.7.1 Backscatter refused")
+
+
+def test_ordinary_mail_passes_untouched(testbed: Testbed) -> None:
+    mid = f"<plain-{uuid.uuid4().hex}@example.com>"
+    raw = (f"From: carol@example.com\r\nTo: alice@example.test\r\nSubject: lunch\r\n"
+           f"Message-ID: {mid}\r\n\r\nFriday?\r\n").encode()
+    submit(testbed.postfix.mx_port, "carol@example.com", ["alice@example.test"], raw)
+    delivered = wait_for_file(testbed.capture, mid).read_text()
+    assert "X-Sender-Ledger" not in delivered
+
+
+def test_sendmail_submissions_are_recorded_too(testbed: Testbed) -> None:
+    mid = f"<pickup-{uuid.uuid4().hex}@example.test>"
+    testbed.postfix.sendmail(message(mid, "someone@elsewhere.test"), "alice@example.test",
+                             "someone@elsewhere.test")
+    testbed.postfix.flush()
+    deadline = time.monotonic() + 20
+    while not in_ledger(testbed, mid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert in_ledger(testbed, mid)
+
+
+def test_with_redis_down_bounces_get_451_and_mail_still_flows(testbed: Testbed) -> None:
+    mid, real = real_dsn_for(testbed)
+    forged = real.replace(mid.encode(), b"<forged-" + uuid.uuid4().hex.encode() + b"@example.test>")
+    testbed.redis.stop()
+    try:
+        for dsn in (real, forged):
+            with pytest.raises(smtplib.SMTPDataError) as deferred:
+                submit(testbed.postfix.mx_port, "", ["alice@example.test"], dsn)
+            assert deferred.value.smtp_code == 451
+            assert deferred.value.smtp_error.startswith(b"4.7.1")
+        plain_id = f"<down-{uuid.uuid4().hex}@example.com>"
+        submit(testbed.postfix.mx_port, "carol@example.com", ["alice@example.test"],
+               f"From: carol@example.com\r\nSubject: x\r\nMessage-ID: {plain_id}\r\n\r\nhi\r\n".encode())
+        wait_for_file(testbed.capture, plain_id)
+        out_id = f"<out-while-down-{uuid.uuid4().hex}@example.test>"
+        submit(testbed.postfix.submission_port, "alice@example.test", ["dave@elsewhere.test"],
+               message(out_id, "dave@elsewhere.test"))
+        relay = SmtpSink(testbed.capture.workdir, 0, "relay", dump=True)
+        wait_for_file(relay, out_id)
+        assert "failed, mail sent unrecorded" in testbed.outbound.log_text()
+    finally:
+        testbed.redis.start()  # a fresh, empty Redis (the testbed keeps no data)
+    _, after = real_dsn_for(testbed)
+    submit(testbed.postfix.mx_port, "", ["alice@example.test"], after)  # ledger back: accepted again

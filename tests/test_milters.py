@@ -1,0 +1,79 @@
+"""Both milters running as real processes, spoken to over the milter protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from ledger.testbed import MilterProcess, RedisServer
+from tests import messages
+from tests.conftest import SECRET, write_config
+from tests.milterclient import send_message
+
+
+@pytest.fixture(scope="module")
+def milters(scratch: Path, redis_server: RedisServer) -> Iterator[tuple[MilterProcess, MilterProcess]]:
+    base = scratch / "milters"
+    base.mkdir()
+    config = write_config(base / "sender-ledger.toml", redis_server.url)
+    outbound = MilterProcess(base, "outbound", config, SECRET).start()
+    inbound = MilterProcess(base, "inbound", config, SECRET).start()
+    yield outbound, inbound
+    inbound.stop()
+    outbound.stop()
+
+
+def send(milter: MilterProcess, raw: bytes, mail_from: str, rcpts: list[str]):  # type: ignore[no-untyped-def]
+    headers, body = messages.split(raw)
+    return send_message(str(milter.socket_path), mail_from, rcpts, headers, body)
+
+
+def test_outbound_records_and_inbound_decides(milters: tuple[MilterProcess, MilterProcess],
+                                              redis_client: redis.Redis) -> None:
+    outbound, inbound = milters
+    sent = send(outbound, messages.original(), "alice@example.test", ["bob@example.com"])
+    assert sent.code == "accept" and sent.added_headers == []
+    assert redis_client.dbsize() == 1
+
+    real = send(inbound, messages.dsn(messages.original()), "", ["alice@example.test"])
+    assert real.code == "accept" and real.stage == "eom"
+    assert real.added_headers and real.added_headers[0][0] == "X-Sender-Ledger"
+    assert real.added_headers[0][1].startswith("pass (dsn;")
+
+    forged = send(inbound, messages.dsn(messages.original(message_id="<forged-1@example.test>")), "",
+                  ["alice@example.test"])
+    assert forged.code == "reject" and forged.stage == "eom"
+    assert forged.reply is not None and forged.reply.startswith("550 5.7.1 Backscatter refused")
+    assert "decision qid=TESTQID" in inbound.log_text()
+
+
+def test_outbound_adds_a_missing_message_id(milters: tuple[MilterProcess, MilterProcess],
+                                            redis_client: redis.Redis) -> None:
+    outbound, _ = milters
+    sent = send(outbound, messages.original(message_id=""), "alice@example.test", ["bob@example.com"])
+    assert sent.code == "accept"
+    assert [name for name, _ in sent.added_headers] == ["Message-ID"]
+    assert sent.added_headers[0][1].endswith("@example.test>")
+    assert redis_client.dbsize() == 1
+
+
+def test_inbound_accepts_ordinary_mail_before_the_body(milters: tuple[MilterProcess, MilterProcess],
+                                                       redis_client: redis.Redis) -> None:
+    _, inbound = milters
+    result = send(inbound, messages.ordinary(), "carol@example.com", ["alice@example.test"])
+    assert (result.stage, result.code) == ("eoh", "accept")
+
+
+def test_forged_trace_headers_are_removed(milters: tuple[MilterProcess, MilterProcess],
+                                          redis_client: redis.Redis) -> None:
+    outbound, inbound = milters
+    send(outbound, messages.original(), "alice@example.test", ["bob@example.com"])
+    raw = messages.autoreply().replace(
+        b"Subject:", b"X-Sender-Ledger: pass (forged)\r\nX-Sender-Ledger: pass (again)\r\nSubject:")
+    result = send(inbound, raw, "bob@example.com", ["alice@example.test"])
+    assert result.code == "accept"
+    assert sorted(result.changed_headers) == [(1, "X-Sender-Ledger", ""), (2, "X-Sender-Ledger", "")]
+    assert [v.split(" ")[0] for _, v in result.added_headers] == ["pass"]
