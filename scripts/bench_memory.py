@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger.hashing import Hasher  # noqa: E402
-from ledger.record import Recorder, SentMessage  # noqa: E402
-from ledger.store import Ledger, connect, today  # noqa: E402
-from ledger.testbed import RedisServer  # noqa: E402
+from ledger.hashing import Hasher
+from ledger.record import Recorder, SentMessage
+from ledger.store import Ledger, connect, today
+from ledger.testbed import RedisServer
 
 
 def used_memory(client) -> int:  # type: ignore[no-untyped-def]
