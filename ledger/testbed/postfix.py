@@ -36,6 +36,7 @@ class PrivatePostfix:
         capture_port: int,
         fail_port: int,
         relay_port: int,
+        plain_port: int | None = None,
     ) -> None:
         self.dir = workdir
         self.etc = workdir / "etc"
@@ -46,6 +47,7 @@ class PrivatePostfix:
         self.capture_port = capture_port
         self.fail_port = fail_port
         self.relay_port = relay_port
+        self.plain_port = plain_port  # a listener without milters, a benchmark's baseline
         self.started = False
 
     @property
@@ -100,6 +102,10 @@ class PrivatePostfix:
             "alias_database=",
             "compatibility_level=3.6",
             "in_flow_delay=0",
+            # Benchmarks refuse thousands of forged bounces per session: no tarpit.
+            "smtpd_error_sleep_time=0",
+            "smtpd_soft_error_limit=100000",
+            "smtpd_hard_error_limit=100000",
             "milter_default_action=tempfail",
             "milter_protocol=6",
             f"non_smtpd_milters={self.outbound_milter}",
@@ -121,16 +127,20 @@ class PrivatePostfix:
         sub = (f"127.0.0.1:{self.submission_port}/inet=127.0.0.1:{self.submission_port} inet n - n "
                f"- - smtpd -o smtpd_milters={self.outbound_milter} "
                f"-o syslog_name=postfix/submission")
-        subprocess.run(["postconf", "-c", etc, "-M", mx], check=True, capture_output=True)
-        subprocess.run(["postconf", "-c", etc, "-M", sub], check=True, capture_output=True)
+        services = [mx, sub]
+        if self.plain_port:
+            services.append(f"127.0.0.1:{self.plain_port}/inet=127.0.0.1:{self.plain_port} inet n - n "
+                            f"- - smtpd -o smtpd_milters= -o syslog_name=postfix/plain")
+        for service in services:
+            subprocess.run(["postconf", "-c", etc, "-M", service], check=True, capture_output=True)
 
     def start(self) -> PrivatePostfix:
         self.configure()
         self._run("postfix", "-c", str(self.etc), "check")
         self._run("postfix", "-c", str(self.etc), "start")
         self.started = True
-        wait_for(lambda: port_open(self.mx_port) and port_open(self.submission_port), 20,
-                 "postfix listeners")
+        ports = [p for p in (self.mx_port, self.submission_port, self.plain_port) if p]
+        wait_for(lambda: all(port_open(p) for p in ports), 20, "postfix listeners")
         return self
 
     def stop(self) -> None:
