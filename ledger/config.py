@@ -31,6 +31,12 @@ class RedisSettings:
     socket_timeout: float = 0.5
     connect_timeout: float = 0.5
     namespace: str = "sl"
+    # Redis Cluster: url names any one node; the client finds the others.
+    cluster: bool = False
+    # Redis Sentinel: the sentinels ("host:port") and the monitored master's name;
+    # url then only supplies the database, password and TLS settings.
+    sentinels: tuple[str, ...] = ()
+    sentinel_master: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,10 @@ def _build(cls: type, section: str, values: dict[str, Any]) -> Any:
         expected = type(getattr(defaults, name))
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if expected is tuple and isinstance(value, list):
+            if not all(isinstance(item, str) for item in value):
+                raise ConfigError(f"{section}.{name}: expected a list of strings")
+            value = tuple(value)
         if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
             raise ConfigError(
                 f"{section}.{name}: expected {expected.__name__}, got {type(value).__name__}"
@@ -107,6 +117,14 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(
             f"redis.url: {cfg.redis.url!r} is not a redis://, rediss:// or unix:// URL"
         )
+    for sentinel in cfg.redis.sentinels:
+        host, _, port = sentinel.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"redis.sentinels: {sentinel!r} is not host:port")
+    if cfg.redis.sentinels and not cfg.redis.sentinel_master:
+        raise ConfigError("redis.sentinel_master: required when redis.sentinels is set")
+    if cfg.redis.sentinels and cfg.redis.cluster:
+        raise ConfigError("redis.cluster: cannot be combined with redis.sentinels")
     if cfg.redis.socket_timeout <= 0 or cfg.redis.connect_timeout <= 0:
         raise ConfigError("redis.socket_timeout: timeouts must be positive")
     if not cfg.redis.namespace or "{" in cfg.redis.namespace or "}" in cfg.redis.namespace:

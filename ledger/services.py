@@ -5,12 +5,12 @@ from __future__ import annotations
 from ledger.config import Config
 from ledger.hashing import Hasher
 from ledger.record import Recorder
-from ledger.store import Ledger, connect
+from ledger.store import Ledger, client_for
 from ledger.verdict import Inspector, policy_from
 
 
 def open_ledger(cfg: Config) -> Ledger:
-    client = connect(cfg.redis.url, cfg.redis.socket_timeout, cfg.redis.connect_timeout)
+    client = client_for(cfg.redis)
     return Ledger(client, cfg.redis.namespace, cfg.ledger.lifetime_days, cfg.ledger.bucket_bits)
 
 

@@ -22,15 +22,22 @@ The value packs two counters so a lookup returns both in one reply::
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import redis
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
+from redis.connection import parse_url
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
+from redis.sentinel import Sentinel
 
+from ledger.config import RedisSettings
 from ledger.hashing import MESSAGE, EntryHash
 
 SECONDS_PER_DAY = 86400
@@ -38,12 +45,14 @@ RECIPIENT_CAP = 127
 MATCH_STEP = 128
 
 # Scan the day keys of one bucket, newest first, for each field; for each field
-# return {position of the day key, stored value} or false.
-_FIND_SCRIPT = """
+# return {position of the day key, stored value} or false. Served as a Redis 7
+# function (FCALL_RO: read-only, allowed in Cluster pipelines and on replicas),
+# or as a plain script on older Redis.
+_FIND_BODY = """
 local out = {}
-for i, f in ipairs(ARGV) do
+for i, f in ipairs(args) do
   out[i] = false
-  for j, k in ipairs(KEYS) do
+  for j, k in ipairs(keys) do
     local v = redis.call('HGET', k, f)
     if v then
       out[i] = {j, tonumber(v)}
@@ -53,6 +62,20 @@ for i, f in ipairs(ARGV) do
 end
 return out
 """
+FUNCTION_NAME = "sender_ledger_find_v1"
+_FIND_LIBRARY = (
+    "#!lua name=sender_ledger\n"
+    f"local function find(keys, args){_FIND_BODY}end\n"
+    f"redis.register_function{{function_name='{FUNCTION_NAME}', callback=find, flags={{'no-writes'}}}}\n"
+)
+_FIND_SCRIPT = f"local keys, args = KEYS, ARGV{_FIND_BODY}"
+_FIND_SHA = hashlib.sha1(_FIND_SCRIPT.encode()).hexdigest()
+
+
+def _code_missing(exc: redis.ResponseError) -> bool:
+    """Redis lost our function or script (a restart without persistence, a new node)."""
+    text = str(exc)
+    return "Function not found" in text or "NOSCRIPT" in text or isinstance(exc, NoScriptError)
 
 
 class LedgerUnavailable(Exception):
@@ -94,6 +117,32 @@ def connect(url: str, socket_timeout: float = 0.5, connect_timeout: float = 0.5)
     )
 
 
+def client_for(settings: RedisSettings) -> redis.Redis:
+    """The client the settings ask for: a single Redis, a Cluster, or via Sentinel.
+
+    Whatever the topology, the ledger code above it is the same: the keys
+    keep each bucket in one hash slot, and lookups are read-only functions.
+    """
+    options: dict[str, Any] = {
+        "socket_timeout": settings.socket_timeout,
+        "socket_connect_timeout": settings.connect_timeout,
+    }
+    if settings.cluster:
+        cluster = RedisCluster.from_url(settings.url, **options)
+        return cluster  # type: ignore[return-value]  # the same command API
+    if settings.sentinels:
+        hosts = [(h, int(p)) for h, _, p in (s.rpartition(":") for s in settings.sentinels)]
+        # The URL contributes only credentials, database and TLS; the sentinels say where.
+        url_options: dict[str, Any] = dict(parse_url(settings.url))  # type: ignore[no-untyped-call]
+        for key in ("host", "port", "path", "connection_class"):
+            url_options.pop(key, None)
+        sentinel = Sentinel(hosts, sentinel_kwargs=options, **options)  # type: ignore[no-untyped-call]
+        master = sentinel.master_for(  # type: ignore[no-untyped-call]
+            settings.sentinel_master, retry=Retry(NoBackoff(), 1), **url_options)
+        return cast(redis.Redis, master)
+    return connect(settings.url, settings.socket_timeout, settings.connect_timeout)
+
+
 class Ledger:
     """Record and find entries. Thread-safe: redis-py pools its connections."""
 
@@ -108,7 +157,7 @@ class Ledger:
         self.namespace = namespace
         self.lifetime_days = lifetime_days
         self._bucket_width = max(1, (bucket_bits + 3) // 4)
-        self._find = client.register_script(_FIND_SCRIPT)
+        self._use_function: bool | None = None  # decided when the code is first loaded
 
     # -- keys -----------------------------------------------------------------
     def key(self, bucket: int, day: int, kind: bytes = MESSAGE) -> str:
@@ -171,17 +220,27 @@ class Ledger:
         by_bucket: dict[int, list[EntryHash]] = defaultdict(list)
         for entry in unique:
             by_bucket[entry.bucket].append(entry)
-        try:
-            pipe = self.client.pipeline(transaction=False)
-            for bucket, group in by_bucket.items():
-                self._find(
-                    keys=[self.key(bucket, d, kind) for d in days],
-                    args=[e.field for e in group],
-                    client=pipe,
-                )
-            replies = pipe.execute()
-        except redis.RedisError as exc:
-            raise LedgerUnavailable(str(exc)) from exc
+        for attempt in (1, 2):
+            try:
+                if self._use_function is None:
+                    self._load_code()
+                pipe = self.client.pipeline(transaction=False)
+                for bucket, group in by_bucket.items():
+                    keys = [self.key(bucket, d, kind) for d in days]
+                    fields = [e.field for e in group]
+                    if self._use_function:
+                        pipe.fcall_ro(FUNCTION_NAME, len(keys), *keys, *fields)
+                    else:
+                        pipe.evalsha(_FIND_SHA, len(keys), *keys, *fields)
+                replies = pipe.execute()
+                break
+            except redis.ResponseError as exc:
+                if attempt == 1 and _code_missing(exc):
+                    self._use_function = None  # load it again, then retry once
+                    continue
+                raise LedgerUnavailable(str(exc)) from exc
+            except redis.RedisError as exc:
+                raise LedgerUnavailable(str(exc)) from exc
         found: dict[EntryHash, Match] = {}
         for group, reply in zip(by_bucket.values(), replies, strict=True):
             for entry, hit in zip(group, reply, strict=True):
@@ -194,6 +253,15 @@ class Ledger:
                         matches=value // MATCH_STEP,
                     )
         return found
+
+    def _load_code(self) -> None:
+        """Load the lookup code: a Redis 7 function, else (Redis 6) a script."""
+        try:
+            self.client.function_load(_FIND_LIBRARY, replace=True)
+            self._use_function = True
+        except redis.ResponseError:
+            self.client.script_load(_FIND_SCRIPT)
+            self._use_function = False
 
     def count_match(self, match: Match, kind: bytes = MESSAGE) -> None:
         """Count one more bounce against a matched entry."""

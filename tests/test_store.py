@@ -62,9 +62,26 @@ def test_many_lookups_are_one_round_trip(ledger: Ledger, redis_client: redis.Red
     stats = redis_client.info("commandstats")
     assert len(found) == 20
     buckets = len({e.bucket for e in entries})
-    # One EVALSHA per bucket, sent together in one pipeline: one network round trip.
-    assert stats["cmdstat_evalsha"]["calls"] == buckets
-    assert "cmdstat_script" not in stats
+    # One FCALL_RO per bucket, sent together in one pipeline: one network round trip,
+    # with no SCRIPT EXISTS before it.
+    assert stats["cmdstat_fcall_ro"]["calls"] == buckets
+    assert not any(name.startswith(("cmdstat_script", "cmdstat_function")) for name in stats)
+
+
+def test_lookup_code_is_reloaded_after_redis_forgets_it(ledger: Ledger, redis_client: redis.Redis) -> None:
+    entry = HASHER.message("a@example.test", "alice@example.test")
+    ledger.record([entry])
+    assert entry in ledger.find([entry])
+    redis_client.function_flush()  # as after a restart of a Redis without persistence
+    assert entry in ledger.find([entry])
+
+
+def test_redis_without_functions_falls_back_to_a_script(ledger: Ledger) -> None:
+    entry = HASHER.message("a@example.test", "alice@example.test")
+    ledger.record([entry])
+    ledger._use_function = False  # as on Redis 6, which has no FUNCTION LOAD
+    ledger.client.script_flush()
+    assert entry in ledger.find([entry])
 
 
 def test_unreachable_redis_raises_ledger_unavailable(tmp_path: object) -> None:

@@ -6,6 +6,21 @@ stopped by its process id.
 """
 
 from ledger.testbed.postfix import PrivatePostfix
-from ledger.testbed.procs import MilterProcess, RedisServer, SmtpSink, free_port
+from ledger.testbed.procs import (
+    MilterProcess,
+    RedisCluster,
+    RedisSentinel,
+    RedisServer,
+    SmtpSink,
+    free_port,
+)
 
-__all__ = ["MilterProcess", "PrivatePostfix", "RedisServer", "SmtpSink", "free_port"]
+__all__ = [
+    "MilterProcess",
+    "PrivatePostfix",
+    "RedisCluster",
+    "RedisSentinel",
+    "RedisServer",
+    "SmtpSink",
+    "free_port",
+]

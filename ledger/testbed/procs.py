@@ -66,23 +66,27 @@ class _Child:
 
 
 class RedisServer(_Child):
-    """A private redis-server on a unix socket, no persistence."""
+    """A private redis-server, no persistence: on a unix socket, plus a loopback
+    TCP port when ``port`` is given (Cluster and Sentinel need one)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, port: int = 0, extra: tuple[str, ...] = ()) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.socket_path = workdir / "redis.sock"
         self.log_path = workdir / "redis.log"
+        self.port = port
+        self.extra = extra
 
     @property
     def url(self) -> str:
-        return f"unix://{self.socket_path}"
+        return f"redis://127.0.0.1:{self.port}" if self.port else f"unix://{self.socket_path}"
 
     def start(self) -> RedisServer:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        argv = [binary, "--port", "0", "--unixsocket", str(self.socket_path),
-                "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
-                "--dir", str(self.workdir), "--latency-tracking", "no"]
+        argv = [binary, "--port", str(self.port), "--bind", "127.0.0.1",
+                "--unixsocket", str(self.socket_path), "--unixsocketperm", "700",
+                "--save", "", "--appendonly", "no", "--dir", str(self.workdir),
+                "--latency-tracking", "no", *self.extra]
         for key, value in REDIS_SETTINGS.items():
             argv += [f"--{key}", value]
         self._spawn(argv)
@@ -100,6 +104,77 @@ class RedisServer(_Child):
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+
+class RedisCluster:
+    """Three private redis-server nodes joined into one Redis Cluster (no replicas)."""
+
+    def __init__(self, workdir: Path, nodes: int = 3) -> None:
+        self.nodes = [
+            RedisServer(workdir / f"node{i}", port,
+                        ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"))
+            for i, port in enumerate(self._cluster_port() for _ in range(nodes))
+        ]
+
+    @staticmethod
+    def _cluster_port() -> int:
+        """A free port whose cluster bus port (+10000) is free and valid too."""
+        while True:
+            port = free_port()
+            if port <= 55535 and not port_open(port + 10000):
+                return port
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def start(self) -> RedisCluster:
+        for node in self.nodes:
+            node.start()
+        addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
+        subprocess.run(["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0",
+                        "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        wait_for(self._ok, 30, "cluster_state:ok")
+        return self
+
+    def _ok(self) -> bool:
+        for node in self.nodes:
+            out = subprocess.run(["redis-cli", "-p", str(node.port), "cluster", "info"],
+                                 capture_output=True, text=True, timeout=10).stdout
+            if "cluster_state:ok" not in out:
+                return False
+        return True
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+class RedisSentinel(_Child):
+    """A private Redis master watched by one Sentinel, both on loopback ports."""
+
+    def __init__(self, workdir: Path, master_name: str = "ledger") -> None:
+        self.workdir = workdir
+        self.master = RedisServer(workdir / "master", free_port())
+        self.port = free_port()
+        self.master_name = master_name
+        self.log_path = workdir / "sentinel.log"
+
+    def start(self) -> RedisSentinel:
+        self.master.start()
+        conf = self.workdir / "sentinel.conf"
+        conf.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {self.workdir}\n"
+            f"sentinel monitor {self.master_name} 127.0.0.1 {self.master.port} 1\n"
+            f"sentinel down-after-milliseconds {self.master_name} 2000\n"
+        )
+        self._spawn([shutil.which("redis-server") or "/usr/bin/redis-server", str(conf), "--sentinel"])
+        wait_for(lambda: port_open(self.port), 10, "redis sentinel")
+        return self
+
+    def stop(self, timeout: float = 8.0) -> None:
+        super().stop(timeout)
+        self.master.stop(timeout)
 
 
 class SmtpSink(_Child):
