@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ledger.config import load_config
 from ledger.record import SentMessage
 from ledger.services import recorder_for
-from ledger.testbed import MilterProcess, PrivatePostfix, RedisServer, SmtpSink, free_port
+from ledger.testbed import PrivateSite
 
 USER = "alice@bench.test"
 
@@ -101,24 +101,9 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="bench-milter-"))
     os.chmod(base, 0o755)
     secret = secrets.token_hex(32)
-    os.environ["SENDER_LEDGER_SECRET"] = secret
-    stack: list[object] = []
+    site = PrivateSite(base, secret, keep_relayed=False, baseline_listener=True).start()
     try:
-        redis_server = RedisServer(base / "redis").start()
-        stack.append(redis_server)
-        config = base / "sender-ledger.toml"
-        config.write_text(f'[redis]\nurl = "{redis_server.url}"\n')
-        outbound = MilterProcess(base, "outbound", config, secret).start()
-        inbound = MilterProcess(base, "inbound", config, secret).start()
-        stack += [outbound, inbound]
-        sink = SmtpSink(base, free_port(), "sink").start()
-        stack.append(sink)
-        postfix = PrivatePostfix(
-            base / "postfix", mx_port=free_port(), submission_port=free_port(), plain_port=free_port(),
-            inbound_milter=inbound.postfix_socket, outbound_milter=outbound.postfix_socket,
-            capture_port=sink.port, fail_port=sink.port, relay_port=sink.port,
-        ).start()
-        stack.append(postfix)
+        postfix, config = site.postfix, site.config
         assert postfix.plain_port is not None
 
         total = args.messages * args.rounds
@@ -156,8 +141,7 @@ def main() -> int:
         print(f"rerun: {shlex.join([sys.argv[0], *sys.argv[1:]])}")
         return 0
     finally:
-        for thing in reversed(stack):
-            thing.stop()  # type: ignore[attr-defined]
+        site.stop()
         shutil.rmtree(base, ignore_errors=True)
 
 

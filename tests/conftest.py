@@ -12,7 +12,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ import redis
 from ledger.config import Config, load_config
 from ledger.services import hasher_for, inspector_for, recorder_for
 from ledger.store import Ledger, connect
-from ledger.testbed import MilterProcess, PrivatePostfix, RedisServer, SmtpSink, free_port
+from ledger.testbed import PrivateSite, RedisServer
 
 SECRET = "test-secret-0123456789abcdef"
 
@@ -88,52 +87,13 @@ def hasher(config: Config):  # type: ignore[no-untyped-def]
     return hasher_for(config)
 
 
-@dataclass
-class Testbed:
-    __test__ = False  # not a test class, despite the name
-
-    redis: RedisServer
-    postfix: PrivatePostfix
-    outbound: MilterProcess
-    inbound: MilterProcess
-    capture: SmtpSink
-    config: Path
-
-
 @pytest.fixture(scope="session")
-def testbed(scratch: Path) -> Iterator[Testbed]:
+def testbed(scratch: Path) -> Iterator[PrivateSite]:
     if shutil.which("postfix") is None:
         pytest.fail("postfix is not installed: run scripts/test, which installs it")
     base = scratch / "testbed"
     base.mkdir()
     os.chmod(base, 0o755)
-    started: list[object] = []
-    try:
-        redis_server = RedisServer(base / "redis").start()
-        started.append(redis_server)
-        config = write_config(base / "sender-ledger.toml", redis_server.url)
-        outbound = MilterProcess(base, "outbound", config, SECRET).start()
-        started.append(outbound)
-        inbound = MilterProcess(base, "inbound", config, SECRET).start()
-        started.append(inbound)
-        capture = SmtpSink(base, free_port(), "capture", dump=True).start()
-        started.append(capture)
-        fail = SmtpSink(base, free_port(), "fail", reject_rcpt="550 5.1.1 User unknown").start()
-        started.append(fail)
-        relay = SmtpSink(base, free_port(), "relay", dump=True).start()
-        started.append(relay)
-        postfix = PrivatePostfix(
-            base / "postfix",
-            mx_port=free_port(),
-            submission_port=free_port(),
-            inbound_milter=inbound.postfix_socket,
-            outbound_milter=outbound.postfix_socket,
-            capture_port=capture.port,
-            fail_port=fail.port,
-            relay_port=relay.port,
-        ).start()
-        started.append(postfix)
-        yield Testbed(redis_server, postfix, outbound, inbound, capture, config)
-    finally:
-        for thing in reversed(started):
-            thing.stop()  # type: ignore[attr-defined]
+    site = PrivateSite(base, SECRET).start()
+    yield site
+    site.stop()

@@ -18,8 +18,7 @@ import pytest
 
 from ledger.config import load_config
 from ledger.services import hasher_for, open_ledger
-from ledger.testbed import SmtpSink
-from tests.conftest import Testbed
+from ledger.testbed import PrivateSite, SmtpSink
 
 pytestmark = pytest.mark.postfix
 
@@ -52,13 +51,13 @@ def message(message_id: str, to: str, subject: str = "e2e") -> bytes:
             f"Message-ID: {message_id}\r\n\r\nhello\r\n").encode()
 
 
-def in_ledger(testbed: Testbed, message_id: str, sender: str = "alice@example.test") -> bool:
+def in_ledger(testbed: PrivateSite, message_id: str, sender: str = "alice@example.test") -> bool:
     cfg = load_config(str(testbed.config))
     entry = hasher_for(cfg).message(message_id.strip("<>").lower(), sender)
     return entry in open_ledger(cfg).find([entry])
 
 
-def real_dsn_for(testbed: Testbed) -> tuple[str, bytes]:
+def real_dsn_for(testbed: PrivateSite) -> tuple[str, bytes]:
     """Send a message to a recipient that fails and return Postfix's DSN for it."""
     mid = f"<e2e-{uuid.uuid4().hex}@example.test>"
     submit(testbed.postfix.submission_port, "alice@example.test", ["nobody@fail.test"],
@@ -69,7 +68,7 @@ def real_dsn_for(testbed: Testbed) -> tuple[str, bytes]:
     return mid, strip_sink_headers(raw)
 
 
-def test_sent_mail_lands_in_the_ledger_and_its_real_dsn_is_accepted(testbed: Testbed) -> None:
+def test_sent_mail_lands_in_the_ledger_and_its_real_dsn_is_accepted(testbed: PrivateSite) -> None:
     mid, dsn = real_dsn_for(testbed)
     assert in_ledger(testbed, mid)
     submit(testbed.postfix.mx_port, "", ["alice@example.test"], dsn)  # raises on any refusal
@@ -77,7 +76,7 @@ def test_sent_mail_lands_in_the_ledger_and_its_real_dsn_is_accepted(testbed: Tes
     assert mid in delivered.read_text()
 
 
-def test_forged_dsn_is_refused_with_550_during_smtp(testbed: Testbed) -> None:
+def test_forged_dsn_is_refused_with_550_during_smtp(testbed: PrivateSite) -> None:
     mid, dsn = real_dsn_for(testbed)
     forged = dsn.replace(mid.encode(), b"<never-sent-" + uuid.uuid4().hex.encode() + b"@example.test>")
     with pytest.raises(smtplib.SMTPDataError) as refused:
@@ -86,7 +85,7 @@ def test_forged_dsn_is_refused_with_550_during_smtp(testbed: Testbed) -> None:
     assert refused.value.smtp_error.startswith(b"5.7.1 Backscatter refused")
 
 
-def test_ordinary_mail_passes_untouched(testbed: Testbed) -> None:
+def test_ordinary_mail_passes_untouched(testbed: PrivateSite) -> None:
     mid = f"<plain-{uuid.uuid4().hex}@example.com>"
     raw = (f"From: carol@example.com\r\nTo: alice@example.test\r\nSubject: lunch\r\n"
            f"Message-ID: {mid}\r\n\r\nFriday?\r\n").encode()
@@ -95,7 +94,7 @@ def test_ordinary_mail_passes_untouched(testbed: Testbed) -> None:
     assert "X-Sender-Ledger" not in delivered
 
 
-def test_sendmail_submissions_are_recorded_too(testbed: Testbed) -> None:
+def test_sendmail_submissions_are_recorded_too(testbed: PrivateSite) -> None:
     mid = f"<pickup-{uuid.uuid4().hex}@example.test>"
     testbed.postfix.sendmail(message(mid, "someone@elsewhere.test"), "alice@example.test",
                              "someone@elsewhere.test")
@@ -106,7 +105,7 @@ def test_sendmail_submissions_are_recorded_too(testbed: Testbed) -> None:
     assert in_ledger(testbed, mid)
 
 
-def test_with_redis_down_bounces_get_451_and_mail_still_flows(testbed: Testbed) -> None:
+def test_with_redis_down_bounces_get_451_and_mail_still_flows(testbed: PrivateSite) -> None:
     mid, real = real_dsn_for(testbed)
     forged = real.replace(mid.encode(), b"<forged-" + uuid.uuid4().hex.encode() + b"@example.test>")
     testbed.redis.stop()
@@ -123,8 +122,7 @@ def test_with_redis_down_bounces_get_451_and_mail_still_flows(testbed: Testbed) 
         out_id = f"<out-while-down-{uuid.uuid4().hex}@example.test>"
         submit(testbed.postfix.submission_port, "alice@example.test", ["dave@elsewhere.test"],
                message(out_id, "dave@elsewhere.test"))
-        relay = SmtpSink(testbed.capture.workdir, 0, "relay", dump=True)
-        wait_for_file(relay, out_id)
+        wait_for_file(testbed.relay, out_id)
         assert "failed, mail sent unrecorded" in testbed.outbound.log_text()
     finally:
         testbed.redis.start()  # a fresh, empty Redis (the testbed keeps no data)

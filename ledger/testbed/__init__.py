@@ -14,10 +14,12 @@ from ledger.testbed.procs import (
     SmtpSink,
     free_port,
 )
+from ledger.testbed.site import PrivateSite
 
 __all__ = [
     "MilterProcess",
     "PrivatePostfix",
+    "PrivateSite",
     "RedisCluster",
     "RedisSentinel",
     "RedisServer",

@@ -18,7 +18,7 @@ import time
 import uuid
 from pathlib import Path
 
-from ledger.testbed import MilterProcess, PrivatePostfix, RedisServer, SmtpSink, free_port
+from ledger.testbed import PrivateSite, SmtpSink
 
 SITE_USER = "alice@example.test"
 
@@ -75,32 +75,13 @@ def header(raw: bytes, name: str) -> str:
 
 def run_demo(base: Path) -> int:
     secret = secrets.token_hex(32)
-    stack: list[object] = []
+    say(f"== Starting a private Redis, both milters, smtp-sinks and Postfix under {base}")
+    site = PrivateSite(base, secret, reject_reply="550 5.1.1 <nobody@fail.test>: "
+                       "Recipient address rejected: User unknown")
+    site.start()
     try:
-        say(f"== Starting a private Redis, both milters, smtp-sinks and Postfix under {base}")
-        redis_server = RedisServer(base / "redis").start()
-        stack.append(redis_server)
-        config = base / "sender-ledger.toml"
-        config.write_text(f'[redis]\nurl = "{redis_server.url}"\n\n'
-                          '[outbound]\nmessage_id_domain = "example.test"\n')
-        outbound = MilterProcess(base, "outbound", config, secret).start()
-        stack.append(outbound)
-        inbound = MilterProcess(base, "inbound", config, secret).start()
-        stack.append(inbound)
-        capture = SmtpSink(base, free_port(), "mailboxes", dump=True).start()
-        stack.append(capture)
-        fail = SmtpSink(base, free_port(), "fail", reject_rcpt="550 5.1.1 <nobody@fail.test>: "
-                        "Recipient address rejected: User unknown").start()
-        stack.append(fail)
-        relay = SmtpSink(base, free_port(), "internet", dump=True).start()
-        stack.append(relay)
-        postfix = PrivatePostfix(
-            base / "postfix", mx_port=free_port(), submission_port=free_port(),
-            inbound_milter=inbound.postfix_socket, outbound_milter=outbound.postfix_socket,
-            capture_port=capture.port, fail_port=fail.port, relay_port=relay.port,
-        ).start()
-        stack.append(postfix)
-        say(f"   Redis {redis_server.url}; submission 127.0.0.1:{postfix.submission_port} "
+        postfix, capture, inbound, config = site.postfix, site.capture, site.inbound, site.config
+        say(f"   Redis {site.redis.url}; submission 127.0.0.1:{postfix.submission_port} "
             f"(outbound milter); MX 127.0.0.1:{postfix.mx_port} (inbound milter)")
 
         mid = f"<demo-{uuid.uuid4().hex[:12]}@example.test>"
@@ -108,9 +89,8 @@ def run_demo(base: Path) -> int:
         smtp_session(postfix.submission_port, SITE_USER, "nobody@fail.test",
                      (f"From: Alice <{SITE_USER}>\r\nTo: nobody@fail.test\r\nSubject: Figures\r\n"
                       f"Message-ID: {mid}\r\n\r\nHello.\r\n").encode())
-        env = dict(os.environ, SENDER_LEDGER_SECRET=secret)
         lookup = subprocess.run([sys.executable, "-m", "ledger", "lookup", mid, "--sender", SITE_USER,
-                                 "--config", str(config)], capture_output=True, text=True, env=env)
+                                 "--config", str(config)], capture_output=True, text=True)
         say(f"   $ sender-ledger lookup '{mid}' --sender {SITE_USER}\n   {lookup.stdout.strip()}")
 
         say("\n== 2. fail.test refuses the recipient; Postfix's bounce daemon writes a real DSN")
@@ -140,8 +120,7 @@ def run_demo(base: Path) -> int:
         return 0 if ok else 1
     finally:
         say("\n== Stopping everything the demo started")
-        for thing in reversed(stack):
-            thing.stop()  # type: ignore[attr-defined]
+        site.stop()
 
 
 def main() -> int:

@@ -1,0 +1,82 @@
+"""A whole private mail site: Redis, both milters, smtp-sinks and Postfix.
+
+One place that brings the parts up in order and takes them down in reverse,
+for the end-to-end tests, the demo and the throughput benchmark.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from ledger.testbed.postfix import PrivatePostfix
+from ledger.testbed.procs import MilterProcess, RedisServer, SmtpSink, free_port
+
+
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+@dataclass
+class PrivateSite:
+    """Everything a demo or test needs, started by :meth:`start`, stopped by :meth:`stop`.
+
+    ``capture`` keeps every message delivered to the site's own domain,
+    ``fail`` refuses every recipient (so Postfix bounces), ``relay`` takes
+    everything else (and keeps it when ``keep_relayed``).
+    """
+
+    base: Path
+    secret: str
+    reject_reply: str = "550 5.1.1 User unknown"
+    keep_relayed: bool = True
+    baseline_listener: bool = False
+    config_extra: str = ""
+    started: list[_Stoppable] = field(default_factory=list)
+
+    def _add(self, thing: _Stoppable) -> None:
+        self.started.append(thing)
+
+    def start(self) -> PrivateSite:
+        try:
+            self.redis = RedisServer(self.base / "redis").start()
+            self._add(self.redis)
+            secret_file = self.base / "secret"
+            secret_file.write_text(self.secret + "\n")
+            secret_file.chmod(0o600)
+            self.config = self.base / "sender-ledger.toml"
+            self.config.write_text(f'[secret]\nfile = "{secret_file}"\n\n'
+                                   f'[redis]\nurl = "{self.redis.url}"\n\n'
+                                   f'[outbound]\nmessage_id_domain = "example.test"\n\n'
+                                   f"{self.config_extra}")
+            self.outbound = MilterProcess(self.base, "outbound", self.config, self.secret).start()
+            self._add(self.outbound)
+            self.inbound = MilterProcess(self.base, "inbound", self.config, self.secret).start()
+            self._add(self.inbound)
+            self.capture = SmtpSink(self.base, free_port(), "capture", dump=True).start()
+            self._add(self.capture)
+            self.fail = SmtpSink(self.base, free_port(), "fail", reject_rcpt=self.reject_reply).start()
+            self._add(self.fail)
+            self.relay = SmtpSink(self.base, free_port(), "relay", dump=self.keep_relayed).start()
+            self._add(self.relay)
+            self.postfix = PrivatePostfix(
+                self.base / "postfix",
+                mx_port=free_port(),
+                submission_port=free_port(),
+                plain_port=free_port() if self.baseline_listener else None,
+                inbound_milter=self.inbound.postfix_socket,
+                outbound_milter=self.outbound.postfix_socket,
+                capture_port=self.capture.port,
+                fail_port=self.fail.port,
+                relay_port=self.relay.port,
+            ).start()
+            self._add(self.postfix)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        while self.started:
+            self.started.pop().stop()
