@@ -19,6 +19,7 @@ MIN_SECRET_BYTES = 16
 
 UNMATCHED_ACTIONS = ("reject", "tag", "accept")
 UNREACHABLE_ACTIONS = ("tempfail", "accept")
+LOG_ADDRESS_MODES = ("domain", "hash", "full")
 
 
 class ConfigError(Exception):
@@ -66,12 +67,32 @@ class InboundSettings:
 
 
 @dataclass(frozen=True)
+class ObserveSettings:
+    """Counters and the decision log kept in Redis for ``stats`` and ``log``."""
+
+    counter_days: int = 35
+    log_entries: int = 10000
+    log_days: int = 7
+    log_addresses: str = "domain"
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """Prometheus endpoints, HOST:PORT; empty means off."""
+
+    inbound_listen: str = ""
+    outbound_listen: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     secret: bytes = field(repr=False, default=b"")
     redis: RedisSettings = RedisSettings()
     ledger: LedgerSettings = LedgerSettings()
     outbound: OutboundSettings = OutboundSettings()
     inbound: InboundSettings = InboundSettings()
+    observe: ObserveSettings = ObserveSettings()
+    metrics: MetricsSettings = MetricsSettings()
     source: str = "<defaults>"
 
     def with_redis_url(self, url: str) -> Config:
@@ -150,6 +171,31 @@ def _validate(cfg: Config) -> None:
         value = getattr(getattr(cfg, section), key)
         if not value.startswith(("unix:", "inet:", "inet6:", "local:")):
             raise ConfigError(f"{name}: expected unix:PATH or inet:PORT@HOST, got {value!r}")
+    _validate_observe(cfg)
+
+
+def _validate_observe(cfg: Config) -> None:
+    if not 1 <= cfg.observe.counter_days <= 400:
+        raise ConfigError("observe.counter_days: must be between 1 and 400")
+    if not 100 <= cfg.observe.log_entries <= 10_000_000:
+        raise ConfigError("observe.log_entries: must be between 100 and 10000000")
+    if not 1 <= cfg.observe.log_days <= 400:
+        raise ConfigError("observe.log_days: must be between 1 and 400")
+    if cfg.observe.log_addresses not in LOG_ADDRESS_MODES:
+        raise ConfigError(f"observe.log_addresses: must be one of {', '.join(LOG_ADDRESS_MODES)}")
+    for side in ("inbound", "outbound"):
+        value = getattr(cfg.metrics, f"{side}_listen")
+        if value and parse_listen(value) is None:
+            raise ConfigError(f"metrics.{side}_listen: expected HOST:PORT, got {value!r}")
+
+
+def parse_listen(value: str) -> tuple[str, int] | None:
+    """``"127.0.0.1:9469"`` or ``"[::1]:9469"`` -> (host, port); None if malformed."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return host, int(port)
 
 
 def read_secret_file(path: str, key: str = "secret.file") -> bytes:
@@ -195,7 +241,7 @@ def load_config(
             raise ConfigError(f"config: {path} is not valid TOML: {exc}") from None
         source = path
     for key in raw:
-        if key not in ("secret", "redis", "ledger", "outbound", "inbound"):
+        if key not in ("secret", "redis", "ledger", "outbound", "inbound", "observe", "metrics"):
             raise ConfigError(f"{key}: unknown section")
 
     secret_section = _section(raw, "secret")
@@ -230,6 +276,8 @@ def load_config(
         ledger=_build(LedgerSettings, "ledger", _section(raw, "ledger")),
         outbound=_build(OutboundSettings, "outbound", _section(raw, "outbound")),
         inbound=_build(InboundSettings, "inbound", _section(raw, "inbound")),
+        observe=_build(ObserveSettings, "observe", _section(raw, "observe")),
+        metrics=_build(MetricsSettings, "metrics", _section(raw, "metrics")),
         source=source,
     )
     if redis_url:

@@ -7,7 +7,10 @@ milter would have stored it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from redis.client import Pipeline
 
 from ledger import addresses, msgid
 from ledger.hashing import EntryHash, Hasher
@@ -61,9 +64,13 @@ class Recorder:
         entries = tuple(self.hasher.message(normalised, s) for s in senders)
         return RecordResult(normalised, entries, f"recorded for {len(senders)} sender address(es)")
 
-    def record(self, sent: SentMessage) -> RecordResult:
-        """Store the message's entries. Raises :class:`ledger.store.LedgerUnavailable`."""
+    def record(self, sent: SentMessage, extra: Callable[[Pipeline], object] | None = None) -> RecordResult:
+        """Store the message's entries. Raises :class:`ledger.store.LedgerUnavailable`.
+
+        ``extra`` rides in the same round trip (see :meth:`Ledger.record`); it
+        is only called when there is something to record.
+        """
         result = self.entries(sent)
         if result.entries:
-            self.ledger.record(result.entries, recipients=max(1, len(sent.recipients)))
+            self.ledger.record(result.entries, recipients=max(1, len(sent.recipients)), extra=extra)
         return result

@@ -25,12 +25,13 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
 from redis.backoff import NoBackoff
+from redis.client import Pipeline
 from redis.cluster import RedisCluster
 from redis.connection import parse_url
 from redis.exceptions import NoScriptError
@@ -182,8 +183,14 @@ class Ledger:
         recipients: int = 1,
         kind: bytes = MESSAGE,
         day: int | None = None,
+        extra: Callable[[Pipeline], object] | None = None,
     ) -> int:
-        """Record entries (one round trip). Returns how many were new."""
+        """Record entries (one round trip). Returns how many were new.
+
+        ``extra`` may queue more commands (e.g. the observer's counters) on the
+        same pipeline; their replies and errors are ignored, so they can never
+        turn a good record into a failure.
+        """
         day = today() if day is None else day
         value = max(1, min(recipients, RECIPIENT_CAP))
         keys: dict[str, list[bytes]] = defaultdict(list)
@@ -197,9 +204,16 @@ class Ledger:
                 for field in fields:
                     pipe.hsetnx(key, field, value)
                 pipe.expireat(key, self.expires_at(day))
-            replies = iter(pipe.execute())
+            if extra is not None:
+                extra(pipe)
+            results = pipe.execute(raise_on_error=extra is None)
         except redis.RedisError as exc:
             raise LedgerUnavailable(str(exc)) from exc
+        own = sum(len(fields) + 1 for fields in keys.values())
+        for reply in results[:own]:
+            if isinstance(reply, Exception):
+                raise LedgerUnavailable(str(reply))
+        replies = iter(results)
         new = 0
         for fields in keys.values():
             new += sum(int(next(replies)) for _ in fields)

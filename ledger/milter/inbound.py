@@ -9,11 +9,13 @@ after RCPT) never sees one.
 from __future__ import annotations
 
 import logging
+import time
 
 import Milter
 
 from ledger.check import Candidate, Envelope
 from ledger.decide import ACCEPT, REJECT, TEMPFAIL, Decision
+from ledger.observe import Observer
 from ledger.verdict import Inspector, log_decision
 
 log = logging.getLogger("sender-ledger.inbound")
@@ -21,6 +23,7 @@ log = logging.getLogger("sender-ledger.inbound")
 
 class InboundMilter(Milter.Base):
     inspector: Inspector
+    observer: Observer = Observer()
     trace_header: str = "X-Sender-Ledger"
 
     def __init__(self) -> None:
@@ -64,11 +67,13 @@ class InboundMilter(Milter.Base):
         return Milter.CONTINUE
 
     def eoh(self) -> int:
+        started = time.perf_counter()
         decoded = [(n, v.decode("utf-8", "replace")) for n, v in self.headers]
         self.candidate = self.inspector.screen(self.envelope.mail_from, decoded)
         if self.candidate is None:
             self.envelope.queue_id = self.getsymval("i") or ""
             log_decision(self.envelope, Decision(ACCEPT, "not a backscatter candidate"))
+            self.observer.ordinary(time.perf_counter() - started)
             return Milter.ACCEPT
         return Milter.CONTINUE
 
@@ -84,6 +89,7 @@ class InboundMilter(Milter.Base):
         return head + b"\r\n" + b"".join(self.body_chunks)
 
     def eom(self) -> int:
+        started = time.perf_counter()
         self.envelope.queue_id = self.getsymval("i") or ""
         try:
             decision = self.inspector.inspect(self.envelope, self._raw_message(), self.candidate)
@@ -92,6 +98,8 @@ class InboundMilter(Milter.Base):
             decision = Decision(TEMPFAIL, "internal error", True,
                                 reply=("451", "4.7.1", "Temporary local problem, try again later"))
         log_decision(self.envelope, decision)
+        # Best effort, after the verdict: never raises, never changes the answer.
+        self.observer.decided(self.envelope, decision, time.perf_counter() - started)
         if decision.reply is not None and decision.action in (REJECT, TEMPFAIL):
             code, xcode, text = decision.reply
             self.setreply(code, xcode, text)

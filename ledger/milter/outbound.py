@@ -9,10 +9,13 @@ error it logs and accepts.
 from __future__ import annotations
 
 import logging
+import time
 
 import Milter
 
 from ledger import msgid
+from ledger.observe import Observer
+from ledger.observe.observer import ERROR, FAILED, RECORDED, SKIPPED
 from ledger.record import Recorder, SentMessage
 from ledger.store import LedgerUnavailable
 
@@ -21,6 +24,7 @@ log = logging.getLogger("sender-ledger.outbound")
 
 class OutboundMilter(Milter.Base):
     recorder: Recorder
+    observer: Observer = Observer()
     message_id_domain: str = "localhost"
 
     def __init__(self) -> None:
@@ -55,20 +59,26 @@ class OutboundMilter(Milter.Base):
 
     def eom(self) -> int:
         queue_id = self.getsymval("i") or "-"
+        started = time.perf_counter()
+        outcome = ERROR
         try:
             if msgid.normalise(self.sent.message_id) is None:
                 self.sent.message_id = msgid.generate(self.message_id_domain)
                 self.addheader("Message-ID", self.sent.message_id)
                 log.info("qid=%s added Message-ID %s", queue_id, self.sent.message_id)
-            result = self.recorder.record(self.sent)
+            # The day counter rides in the record's own round trip.
+            result = self.recorder.record(self.sent, extra=self.observer.record_hook())
+            outcome = RECORDED if result.entries else SKIPPED
             log.info(
                 "record qid=%s from=<%s> rcpts=%d entries=%d reason=%r",
                 queue_id, self.sent.mail_from.strip("<>"), len(self.sent.recipients),
                 len(result.entries), result.reason,
             )
         except LedgerUnavailable as exc:
+            outcome = FAILED
             log.error("record qid=%s failed, mail sent unrecorded: ledger unreachable: %s",
                       queue_id, exc)
         except Exception:  # never hold outgoing mail over our own bug
             log.exception("record qid=%s failed, mail sent unrecorded", queue_id)
+        self.observer.recorded(outcome, time.perf_counter() - started)
         return Milter.ACCEPT

@@ -1,0 +1,106 @@
+"""Per-day counters in Redis: what ``sender-ledger stats`` shows per day.
+
+One small hash per UTC day, ``<namespace>:{obs}:stats:<day>``, expiring
+``observe.counter_days`` after the day ends. The hash tag ``{obs}`` puts every
+observing key (counters and the decision log) in one Redis Cluster slot, so
+a candidate's log entry and counters go in one pipelined round trip.
+Fields::
+
+    recorded              messages recorded by the outbound milter
+    candidates            backscatter candidates decided by the inbound milter
+    matched / unmatched / failed
+                          ... found in the ledger / not found / undecidable on our side
+    action:<a>            accept, tag, reject, tempfail
+    kind:<k>              dsn, autoreply, mdn, ...
+    reason:<class>        the decision's reason, without details
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import redis
+from redis.client import Pipeline
+
+from ledger.decide import Decision
+from ledger.observe.classify import failed, outcome, reason_class
+from ledger.observe.timefmt import day_date
+from ledger.store import SECONDS_PER_DAY
+
+RECORDED = "recorded"
+CANDIDATES = "candidates"
+MATCHED = "matched"
+UNMATCHED = "unmatched"
+FAILED = "failed"
+
+
+def counters_key(namespace: str, day: int) -> str:
+    return f"{namespace}:{{obs}}:stats:{day}"
+
+
+def decision_fields(decision: Decision) -> list[str]:
+    """The counter fields one candidate's decision increments."""
+    state = FAILED if failed(decision) else MATCHED if decision.matched else UNMATCHED
+    return [
+        CANDIDATES,
+        state,
+        f"action:{outcome(decision)}",
+        f"kind:{decision.kind or 'unknown'}",
+        f"reason:{reason_class(decision.reason)}",
+    ]
+
+
+def queue_increments(pipe: Pipeline, namespace: str, day: int, keep_days: int,
+                     fields: Iterable[str]) -> None:
+    """Queue HINCRBYs for ``fields`` and the key's expiry on ``pipe``."""
+    key = counters_key(namespace, day)
+    for name in fields:
+        pipe.hincrby(key, name, 1)
+    pipe.expireat(key, (day + keep_days + 1) * SECONDS_PER_DAY)
+
+
+@dataclass
+class DayCounters:
+    """The counters of one day, as read back."""
+
+    day: int
+    values: dict[str, int] = field(default_factory=dict)
+
+    def get(self, name: str) -> int:
+        return self.values.get(name, 0)
+
+    def grouped(self, prefix: str) -> dict[str, int]:
+        """``{"reject": 3, ...}`` for prefix ``action:``, largest first."""
+        found = {k[len(prefix):]: v for k, v in self.values.items() if k.startswith(prefix)}
+        return dict(sorted(found.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def as_dict(self, top_reasons: int = 5) -> dict[str, object]:
+        actions = self.grouped("action:")
+        reasons = self.grouped("reason:")
+        return {
+            "day": day_date(self.day),
+            "recorded": self.get(RECORDED),
+            "candidates": self.get(CANDIDATES),
+            "matched": self.get(MATCHED),
+            "unmatched": self.get(UNMATCHED),
+            "failed": self.get(FAILED),
+            "accepted": actions.get("accept", 0),
+            "tagged": actions.get("tag", 0),
+            "rejected": actions.get("reject", 0),
+            "tempfailed": actions.get("tempfail", 0),
+            "kinds": self.grouped("kind:"),
+            "reasons": dict(list(reasons.items())[:top_reasons]),
+        }
+
+
+def read_days(client: redis.Redis, namespace: str, days: list[int]) -> list[DayCounters]:
+    """The counters of ``days`` (one round trip); days without counters come back empty."""
+    pipe = client.pipeline(transaction=False)
+    for day in days:
+        pipe.hgetall(counters_key(namespace, day))
+    out = []
+    for day, raw in zip(days, pipe.execute(), strict=True):
+        values = {k.decode("utf-8", "replace"): int(v) for k, v in raw.items()}
+        out.append(DayCounters(day, values))
+    return out
