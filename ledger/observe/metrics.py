@@ -36,7 +36,8 @@ class Metrics:
             "sender_ledger_redis_errors", "Redis errors by operation (lookup, record, observe)",
             ["operation"], registry=self.registry)
         self.records = Counter(
-            "sender_ledger_records", "Outbound messages: recorded, skipped (nothing to record), failed (ledger down), error",
+            "sender_ledger_records",
+            "Outbound messages: recorded, skipped (nothing to record), failed (ledger down), error",
             ["result"], registry=self.registry)
         self.record_seconds = Histogram(
             "sender_ledger_record_seconds", "Time to record one outbound message",
