@@ -13,12 +13,23 @@ import sys
 from collections.abc import Sequence
 
 from ledger import __version__
-from ledger.cli import check_cmd, lookup_cmd, milter_cmd, record_cmd
+from ledger.cli import (
+    check_cmd,
+    export_cmd,
+    import_cmd,
+    log_cmd,
+    lookup_cmd,
+    milter_cmd,
+    purge_cmd,
+    record_cmd,
+    stats_cmd,
+)
 from ledger.cli.common import CommandError
 from ledger.config import ConfigError
 from ledger.store import LedgerUnavailable
 
-COMMANDS = (milter_cmd, record_cmd, check_cmd, lookup_cmd)
+COMMANDS = (milter_cmd, record_cmd, check_cmd, lookup_cmd,
+            stats_cmd, log_cmd, purge_cmd, export_cmd, import_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
