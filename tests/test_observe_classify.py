@@ -1,0 +1,85 @@
+"""Pure logic of the observe package: classes, times, addresses, key names."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger.config import parse_listen
+from ledger.decide import Decision
+from ledger.observe.classify import failed, outcome, reason_class
+from ledger.observe.counters import decision_fields
+from ledger.observe.decision_log import AddressMasker
+from ledger.observe.inventory import parse_key
+from ledger.observe.timefmt import day_date, parse_since
+
+
+def test_outcome_names_tags_apart_from_accepts() -> None:
+    assert outcome(Decision("accept", "tagged: dsn without a reference", True)) == "tag"
+    assert outcome(Decision("accept", "original sent 2026-11-20", True, matched=True)) == "accept"
+    assert outcome(Decision("reject", "no reference is in the ledger (2 checked)", True)) == "reject"
+
+
+@pytest.mark.parametrize(("reason", "expected"), [
+    ("original sent 2026-11-20, 2026-11-21", "original sent"),
+    ("no reference is in the ledger (3 checked)", "no reference is in the ledger"),
+    ("tagged: dsn without a reference to an original; only a heuristic matched, so tagged",
+     "dsn without a reference to an original"),
+    ("ledger unreachable (Error 111 connecting to /x.sock. Connection refused.)", "ledger unreachable"),
+    ("", "-"),
+])
+def test_reason_class_drops_details(reason: str, expected: str) -> None:
+    assert reason_class(reason) == expected
+
+
+def test_decision_fields_separate_matched_unmatched_and_failed() -> None:
+    matched = decision_fields(Decision("accept", "original sent 2026-11-20", True, "dsn", matched=True))
+    assert matched == ["candidates", "matched", "action:accept", "kind:dsn", "reason:original sent"]
+    down = Decision("tempfail", "ledger unreachable (timeout)", True, "dsn")
+    assert failed(down)
+    assert decision_fields(down)[1] == "failed"
+    assert decision_fields(Decision("reject", "no reference is in the ledger (1 checked)", True,
+                                    "dsn"))[1] == "unmatched"
+
+
+def test_parse_since() -> None:
+    now = 1_000_000.0
+    assert parse_since("30m", now) == now - 1800
+    assert parse_since("2h", now) == now - 7200
+    assert parse_since("1d", now) == now - 86400
+    assert parse_since("2026-11-27T08:00:00") == 1795766400.0
+    assert parse_since("2026-11-27T09:00:00+01:00") == 1795766400.0
+    with pytest.raises(ValueError, match="neither a duration"):
+        parse_since("yesterday")
+
+
+def test_day_date() -> None:
+    assert day_date(0) == "1970-01-01"
+    assert day_date(20784) == "2026-11-27"
+
+
+def test_parse_listen() -> None:
+    assert parse_listen("127.0.0.1:9469") == ("127.0.0.1", 9469)
+    assert parse_listen("[::1]:9469") == ("::1", 9469)
+    for bad in ("9469", "host:", "host:http", "host:70000", ":9469"):
+        assert parse_listen(bad) is None
+
+
+def test_address_masker_modes() -> None:
+    secret = b"s" * 16
+    domain = AddressMasker(secret, "domain")
+    masked = domain.mask("<Alice@Example.TEST>")
+    assert masked.startswith("h:") and masked.endswith("@example.test") and "alice" not in masked
+    assert masked == domain.mask("alice@example.test")  # same address, same mask: correlatable
+    assert masked != AddressMasker(b"t" * 16, "domain").mask("alice@example.test")  # keyed
+    hashed = AddressMasker(secret, "hash").mask("alice@example.test")
+    assert hashed.startswith("h:") and "example" not in hashed
+    assert AddressMasker(secret, "full").mask("<Alice@Example.TEST>") == "alice@example.test"
+    assert domain.mask("") == ""  # the null sender stays visible as such
+
+
+def test_parse_key() -> None:
+    key = parse_key(b"sl:{2a}:m:20784")
+    assert key is not None and (key.bucket, key.kind, key.day) == (42, "m", 20784)
+    assert parse_key(b"my:ns:{0}:p:20000") is not None
+    for bad in (b"sl:{obs}:stats:20784", b"sl:{2a}x:m:1", b"sl:2a:m:1", b"sl:{2a}:m:day"):
+        assert parse_key(bad) is None

@@ -1,0 +1,211 @@
+"""The hooks the milters call, against the private Redis: counters, log, metrics.
+
+The milters call exactly these (Observer.ordinary / decided / record_hook /
+recorded) around the Inspector and the Recorder; the pymilter glue itself is
+covered end to end through Postfix.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import redis
+from redis.crc import key_slot
+
+from ledger.config import Config, ConfigError
+from ledger.decide import Decision
+from ledger.observe import Observer, counters, decision_log
+from ledger.observe.metrics import Metrics, metrics_for
+from ledger.record import Recorder
+from ledger.store import SECONDS_PER_DAY, Ledger, connect, today
+from ledger.testbed import free_port
+from ledger.verdict import Inspector
+from tests.observe_helpers import bounce_envelope, dsn, sent
+
+
+def observer_for(config: Config, client: redis.Redis, metrics: Metrics | None = None) -> Observer:
+    return Observer.from_config(config, client, metrics)
+
+
+def day_counters(client: redis.Redis, namespace: str = "sl") -> dict[str, int]:
+    return counters.read_days(client, namespace, [today()])[0].values
+
+
+def test_matched_bounce_is_logged_and_counted(config: Config, redis_client: redis.Redis,
+                                              recorder: Recorder, inspector: Inspector) -> None:
+    recorder.record(sent("orig-1@example.test"))
+    envelope = bounce_envelope()
+    decision = inspector.inspect(envelope, dsn("orig-1@example.test"))
+    assert decision.matched and decision.action == "accept"
+    assert observer_for(config, redis_client).decided(envelope, decision, 0.002)
+
+    values = day_counters(redis_client)
+    assert values["candidates"] == 1 and values["matched"] == 1
+    assert values["action:accept"] == 1 and values["kind:dsn"] == 1
+    assert values["reason:original sent"] == 1
+    [entry] = decision_log.read(redis_client, "sl")
+    assert (entry.queue_id, entry.client, entry.kind, entry.action, entry.matched) == (
+        "4AbC1", "mx.fail.test[192.0.2.7]", "dsn", "accept", True)
+    assert entry.mail_from == ""
+    # Addresses are kept as keyed hashes at their domain by default, never in clear.
+    assert entry.recipients[0].endswith("@example.test") and "alice" not in entry.recipients[0]
+    assert abs(entry.time - time.time()) < 60
+
+
+def test_unmatched_bounce_is_logged_as_a_rejection(config: Config, redis_client: redis.Redis,
+                                                   inspector: Inspector) -> None:
+    envelope = bounce_envelope("5XyZ2")
+    decision = inspector.inspect(envelope, dsn("forged@example.test"))
+    assert decision.action == "reject"
+    observer_for(config, redis_client).decided(envelope, decision, 0.001)
+    values = day_counters(redis_client)
+    assert values["unmatched"] == 1 and values["action:reject"] == 1
+    assert values["reason:no reference is in the ledger"] == 1
+    [entry] = decision_log.read(redis_client, "sl", actions=frozenset({"reject"}))
+    assert entry.queue_id == "5XyZ2" and entry.references == 1
+    assert decision_log.read(redis_client, "sl", actions=frozenset({"accept"})) == []
+
+
+def test_observing_keys_expire_and_share_one_slot(config: Config, redis_client: redis.Redis,
+                                                  inspector: Inspector) -> None:
+    envelope = bounce_envelope()
+    observer_for(config, redis_client).decided(envelope, inspector.inspect(envelope, dsn("x@y")), 0.0)
+    stats_key = counters.counters_key("sl", today())
+    log_key = decision_log.log_key("sl")
+    stats_ttl, log_ttl = redis_client.ttl(stats_key), redis_client.ttl(log_key)
+    keep = config.observe.counter_days + 1
+    assert (keep - 1) * SECONDS_PER_DAY < stats_ttl <= keep * SECONDS_PER_DAY
+    assert 0 < log_ttl <= config.observe.log_days * SECONDS_PER_DAY
+    # One Redis Cluster slot for both, so their pipeline is one round trip there too.
+    assert key_slot(stats_key.encode()) == key_slot(log_key.encode())
+    assert key_slot(stats_key.encode()) == key_slot(counters.counters_key("sl", today() - 3).encode())
+
+
+def test_log_is_capped(config: Config, redis_client: redis.Redis) -> None:
+    observer = observer_for(config, redis_client)
+    observer.settings = type(observer.settings)(log_entries=100)
+    decision = Decision("reject", "no reference is in the ledger (1 checked)", True, "dsn")
+    for n in range(1000):
+        observer.decided(bounce_envelope(f"Q{n}"), decision, 0.0)
+    length = redis_client.xlen(decision_log.log_key("sl"))
+    assert 100 <= length < 1000  # MAXLEN ~ trims whole stream nodes
+    assert day_counters(redis_client)["candidates"] == 1000
+    newest = decision_log.read(redis_client, "sl", limit=3)
+    assert [e.queue_id for e in newest] == ["Q999", "Q998", "Q997"]
+
+
+def test_log_since_filter(config: Config, redis_client: redis.Redis) -> None:
+    observer = observer_for(config, redis_client)
+    decision = Decision("reject", "no reference is in the ledger (1 checked)", True, "dsn")
+    observer.decided(bounce_envelope("OLD"), decision, 0.0)
+    time.sleep(0.02)
+    cut = time.time()
+    observer.decided(bounce_envelope("NEW"), decision, 0.0)
+    assert [e.queue_id for e in decision_log.read(redis_client, "sl", since=cut)] == ["NEW"]
+
+
+def test_ordinary_mail_makes_no_redis_call(config: Config, redis_client: redis.Redis) -> None:
+    metrics = Metrics()
+    observer = observer_for(config, redis_client, metrics)
+    redis_client.config_resetstat()
+    for _ in range(50):
+        observer.ordinary(0.00001)
+    stats = redis_client.info("commandstats")
+    # Only the INFO itself (and the CONFIG RESETSTAT before) ran.
+    assert set(stats) <= {"cmdstat_info", "cmdstat_config|resetstat"}, stats
+    assert 'sender_ledger_decisions_total{action="accept",kind="ordinary"} 50.0' in metrics.text()
+
+
+def test_unreachable_verdict_is_not_written_twice(config: Config, redis_client: redis.Redis) -> None:
+    metrics = Metrics()
+    decision = Decision("tempfail", "ledger unreachable (timeout)", True, "dsn",
+                        reply=("451", "4.7.1", "later"))
+    assert not observer_for(config, redis_client, metrics).decided(bounce_envelope(), decision, 0.5)
+    assert redis_client.exists(decision_log.log_key("sl")) == 0
+    assert 'sender_ledger_redis_errors_total{operation="lookup"} 1.0' in metrics.text()
+
+
+def test_redis_down_is_logged_and_counted_never_raised(config: Config, tmp_path: Path,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    dead = connect(f"unix://{tmp_path}/nothing.sock", 0.1, 0.1)
+    metrics = Metrics()
+    observer = observer_for(config, dead, metrics)
+    decision = Decision("reject", "no reference is in the ledger (1 checked)", True, "dsn")
+    assert observer.decided(bounce_envelope("DEAD1"), decision, 0.001) is False
+    assert 'sender_ledger_redis_errors_total{operation="observe"} 1.0' in metrics.text()
+    assert "qid=DEAD1 observe: Redis error" in caplog.text
+
+
+def test_record_counter_rides_in_the_record_round_trip(config: Config, redis_client: redis.Redis,
+                                                       recorder: Recorder, ledger: Ledger) -> None:
+    observer = observer_for(config, redis_client)
+    redis_client.config_resetstat()
+    result = recorder.record(sent("out-1@example.test"), extra=observer.record_hook())
+    assert result.entries
+    assert day_counters(redis_client)["recorded"] == 1
+    assert ledger.find(list(result.entries))
+    # Nothing to record (null sender): the hook is not run, nothing counted.
+    recorder.record(sent("out-2@example.test", sender=""), extra=observer.record_hook())
+    assert day_counters(redis_client)["recorded"] == 1
+
+
+def test_a_failing_hook_never_fails_the_record(redis_client: redis.Redis, recorder: Recorder,
+                                               ledger: Ledger) -> None:
+    redis_client.set("not-a-hash", "x")
+
+    def bad_hook(pipe: object) -> None:
+        pipe.hincrby("not-a-hash", "recorded", 1)  # type: ignore[attr-defined]  # WRONGTYPE
+
+    result = recorder.record(sent("out-3@example.test"), extra=bad_hook)
+    assert len(ledger.find(list(result.entries))) == len(result.entries)
+
+
+def test_record_metrics(config: Config, redis_client: redis.Redis) -> None:
+    metrics = Metrics()
+    observer = observer_for(config, redis_client, metrics)
+    observer.recorded("recorded", 0.0004)
+    observer.recorded("failed", 0.5)
+    text = metrics.text()
+    assert 'sender_ledger_records_total{result="recorded"} 1.0' in text
+    assert 'sender_ledger_redis_errors_total{operation="record"} 1.0' in text
+    assert "sender_ledger_record_seconds_count 2.0" in text
+
+
+def test_metrics_are_served_over_http(config: Config, redis_client: redis.Redis,
+                                      inspector: Inspector) -> None:
+    metrics = metrics_for(f"127.0.0.1:{free_port()}", "metrics.inbound_listen")
+    assert metrics is not None and metrics.server is not None
+    try:
+        observer = observer_for(config, redis_client, metrics)
+        envelope = bounce_envelope()
+        observer.decided(envelope, inspector.inspect(envelope, dsn("x@example.test")), 0.003)
+        host, port = metrics.server.server_address[:2]
+        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5) as reply:
+            body = reply.read().decode()
+        assert 'sender_ledger_decisions_total{action="reject",kind="dsn"} 1.0' in body
+        assert 'sender_ledger_decision_seconds_bucket{le="0.005",path="candidate"} 1.0' in body
+    finally:
+        metrics.close()
+
+
+def test_metrics_off_by_default_and_a_clear_error_without_the_package(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert metrics_for("", "metrics.inbound_listen") is None
+    monkeypatch.setitem(__import__("sys").modules, "prometheus_client", None)
+    with pytest.raises(ConfigError, match=r"metrics\.inbound_listen is set but .*prometheus_client"):
+        metrics_for("127.0.0.1:9", "metrics.inbound_listen")
+
+
+def test_busy_metrics_port_is_a_config_error() -> None:
+    first = metrics_for(f"127.0.0.1:{free_port()}", "k")
+    assert first is not None and first.server is not None
+    try:
+        port = first.server.server_address[1]
+        with pytest.raises(ConfigError, match="cannot listen"):
+            metrics_for(f"127.0.0.1:{port}", "k")
+    finally:
+        first.close()
+
