@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from ledger.observe import counters, decision_log
+from ledger.store import today
 from ledger.testbed import MilterProcess, RedisServer
 from tests import messages
 from tests.conftest import SECRET, write_config
@@ -26,6 +28,11 @@ def milters(scratch: Path, redis_server: RedisServer) -> Iterator[tuple[MilterPr
     outbound.stop()
 
 
+def ledger_keys(client: redis.Redis) -> int:
+    """Ledger day keys only (the observing counters and log live beside them)."""
+    return len(list(client.scan_iter("sl:{*}:m:*")))
+
+
 def send(milter: MilterProcess, raw: bytes, mail_from: str, rcpts: list[str]):  # type: ignore[no-untyped-def]
     headers, body = messages.split(raw)
     return send_message(str(milter.socket_path), mail_from, rcpts, headers, body)
@@ -36,7 +43,7 @@ def test_outbound_records_and_inbound_decides(milters: tuple[MilterProcess, Milt
     outbound, inbound = milters
     sent = send(outbound, messages.original(), "alice@example.test", ["bob@example.com"])
     assert sent.code == "accept" and sent.added_headers == []
-    assert redis_client.dbsize() == 1
+    assert ledger_keys(redis_client) == 1
 
     real = send(inbound, messages.dsn(messages.original()), "", ["alice@example.test"])
     assert real.code == "accept" and real.stage == "eom"
@@ -49,6 +56,25 @@ def test_outbound_records_and_inbound_decides(milters: tuple[MilterProcess, Milt
     assert forged.reply is not None and forged.reply.startswith("550 5.7.1 Backscatter refused")
     assert "decision qid=TESTQID" in inbound.log_text()
 
+    # What the milters told the observer: the day counters and the decision log.
+    day = counters.read_days(redis_client, "sl", [today()])[0]
+    assert (day.get("recorded"), day.get("candidates"), day.get("matched"), day.get("unmatched")) == (
+        1, 2, 1, 1)
+    logged = decision_log.read(redis_client, "sl")
+    assert [(e.action, e.kind, e.matched) for e in logged] == [("reject", "dsn", False),
+                                                               ("accept", "dsn", True)]
+    assert logged[0].queue_id == "TESTQID" and logged[0].mail_from == ""
+
+
+def test_ordinary_mail_leaves_nothing_in_redis(milters: tuple[MilterProcess, MilterProcess],
+                                               redis_client: redis.Redis) -> None:
+    _, inbound = milters
+    redis_client.config_resetstat()
+    result = send(inbound, messages.ordinary(), "carol@example.com", ["alice@example.test"])
+    assert (result.stage, result.code) == ("eoh", "accept")
+    assert set(redis_client.info("commandstats")) <= {"cmdstat_config|resetstat", "cmdstat_info"}
+    assert redis_client.dbsize() == 0
+
 
 def test_outbound_adds_a_missing_message_id(milters: tuple[MilterProcess, MilterProcess],
                                             redis_client: redis.Redis) -> None:
@@ -57,7 +83,7 @@ def test_outbound_adds_a_missing_message_id(milters: tuple[MilterProcess, Milter
     assert sent.code == "accept"
     assert [name for name, _ in sent.added_headers] == ["Message-ID"]
     assert sent.added_headers[0][1].endswith("@example.test>")
-    assert redis_client.dbsize() == 1
+    assert ledger_keys(redis_client) == 1
 
 
 def test_inbound_accepts_ordinary_mail_before_the_body(milters: tuple[MilterProcess, MilterProcess],
