@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import redis
 
 from ledger.observe import counters, decision_log
 from ledger.store import today
-from ledger.testbed import MilterProcess, RedisServer
+from ledger.testbed import MilterProcess, RedisServer, free_port
 from tests import messages
 from tests.conftest import SECRET, write_config
 from tests.milterclient import send_message
@@ -103,3 +104,35 @@ def test_forged_trace_headers_are_removed(milters: tuple[MilterProcess, MilterPr
     assert result.code == "accept"
     assert sorted(result.changed_headers) == [(1, "X-Sender-Ledger", ""), (2, "X-Sender-Ledger", "")]
     assert [v.split(" ")[0] for _, v in result.added_headers] == ["pass"]
+
+
+def test_milters_serve_prometheus_metrics(scratch: Path, redis_server: RedisServer,
+                                          redis_client: redis.Redis) -> None:
+    base = scratch / "metrics"
+    base.mkdir()
+    in_port, out_port = free_port(), free_port()
+    config = write_config(base / "sender-ledger.toml", redis_server.url,
+                          f'[metrics]\ninbound_listen = "127.0.0.1:{in_port}"\n'
+                          f'outbound_listen = "127.0.0.1:{out_port}"\n')
+    outbound = MilterProcess(base, "outbound", config, SECRET).start()
+    inbound = MilterProcess(base, "inbound", config, SECRET).start()
+    try:
+        send(outbound, messages.original(), "alice@example.test", ["bob@example.com"])
+        send(inbound, messages.ordinary(), "carol@example.com", ["alice@example.test"])
+        send(inbound, messages.dsn(messages.original()), "", ["alice@example.test"])
+        send(inbound, messages.dsn(messages.original(message_id="<forged-9@example.test>")), "",
+             ["alice@example.test"])
+        inbound_text = scrape(in_port)
+        assert 'sender_ledger_decisions_total{action="accept",kind="ordinary"} 1.0' in inbound_text
+        assert 'sender_ledger_decisions_total{action="accept",kind="dsn"} 1.0' in inbound_text
+        assert 'sender_ledger_decisions_total{action="reject",kind="dsn"} 1.0' in inbound_text
+        assert 'sender_ledger_decision_seconds_count{path="candidate"} 2.0' in inbound_text
+        assert 'sender_ledger_records_total{result="recorded"} 1.0' in scrape(out_port)
+    finally:
+        inbound.stop()
+        outbound.stop()
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        return str(reply.read().decode())

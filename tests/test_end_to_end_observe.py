@@ -1,0 +1,48 @@
+"""End to end through the private Postfix: what the operator then sees in stats and log."""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from tests.conftest import Testbed
+from tests.test_end_to_end import real_dsn_for, submit
+
+pytestmark = pytest.mark.postfix
+
+
+def cli(testbed: Testbed, *argv: str) -> str:
+    result = subprocess.run([sys.executable, "-m", "ledger", *argv, "--config", str(testbed.config)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_a_refused_bounce_shows_in_log_and_stats(testbed: Testbed) -> None:
+    before = json.loads(cli(testbed, "stats", "--json", "--days", "1"))["days"][0]
+    mid, dsn = real_dsn_for(testbed)
+    forged = dsn.replace(mid.encode(), b"<never-sent-" + uuid.uuid4().hex.encode() + b"@example.test>")
+    with pytest.raises(smtplib.SMTPDataError):
+        submit(testbed.postfix.mx_port, "", ["alice@example.test"], forged)
+    submit(testbed.postfix.mx_port, "", ["alice@example.test"], dsn)
+
+    after = json.loads(cli(testbed, "stats", "--json", "--days", "1"))["days"][0]
+    assert after["recorded"] - before["recorded"] >= 1
+    assert after["rejected"] - before["rejected"] == 1
+    assert after["matched"] - before["matched"] == 1
+
+    [rejected] = [json.loads(li) for li in cli(testbed, "log", "--json", "--action", "reject",
+                                                "-n", "1").splitlines()]
+    assert rejected["kind"] == "dsn" and rejected["client"].endswith("[127.0.0.1]")
+    assert rejected["queue_id"] and rejected["queue_id"] in testbed.postfix.maillog.read_text()
+    assert rejected["mail_from"] == "" and rejected["recipients"][0].endswith("@example.test")
+    [accepted] = [json.loads(li) for li in cli(testbed, "log", "--json", "--action", "accept", "-n", "1",
+                                                "--since", "5m").splitlines()]
+    assert accepted["matched"] and accepted["reason"].startswith("original sent")
+    found = json.loads(cli(testbed, "lookup", "--json", mid, "--sender", "alice@example.test"))
+    assert found["found"] and found["matches"] >= 1
