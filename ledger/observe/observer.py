@@ -52,6 +52,10 @@ class Observer:
         self.settings = settings or ObserveSettings()
         self.masker = decision_log.AddressMasker(secret, self.settings.log_addresses)
         self.metrics = metrics
+        # Ordinary mail is the hot path: resolve its labelled children once.
+        self._ordinary = None if metrics is None else (
+            metrics.decisions.labels("ordinary", "accept"),
+            metrics.decision_seconds.labels("ordinary"))
 
     @classmethod
     def from_config(cls, cfg: Config, client: redis.Redis | None,
@@ -61,9 +65,10 @@ class Observer:
     # -- inbound --------------------------------------------------------------
     def ordinary(self, seconds: float) -> None:
         """An ordinary message was accepted at end of headers: metrics only."""
-        if self.metrics is not None:
-            self.metrics.decisions.labels("ordinary", "accept").inc()
-            self.metrics.decision_seconds.labels("ordinary").observe(seconds)
+        if self._ordinary is not None:
+            count, latency = self._ordinary
+            count.inc()
+            latency.observe(seconds)
 
     def decided(self, envelope: Envelope, decision: Decision, seconds: float,
                 now: float | None = None) -> bool:
