@@ -15,12 +15,13 @@ import pytest
 import redis
 from redis.crc import key_slot
 
+from ledger.cli import main
 from ledger.config import Config, ConfigError
 from ledger.decide import Decision
 from ledger.observe import Observer, counters, decision_log
 from ledger.observe.metrics import Metrics, metrics_for
 from ledger.record import Recorder
-from ledger.store import SECONDS_PER_DAY, Ledger, connect, today
+from ledger.store import SECONDS_PER_DAY, Ledger, LedgerUnavailable, connect, today
 from ledger.testbed import free_port
 from ledger.verdict import Inspector
 from tests.observe_helpers import bounce_envelope, dsn, sent
@@ -209,3 +210,19 @@ def test_busy_metrics_port_is_a_config_error() -> None:
     finally:
         first.close()
 
+
+
+def test_a_failing_record_still_fails_with_a_hook(redis_client: redis.Redis, recorder: Recorder,
+                                                  ledger: Ledger, config: Config) -> None:
+    message = sent("out-4@example.test")
+    [entry] = recorder.entries(message).entries
+    redis_client.set(ledger.key(entry.bucket, today()), "not a hash")
+    with pytest.raises(LedgerUnavailable, match="WRONGTYPE"):
+        recorder.record(message, extra=observer_for(config, redis_client).record_hook())
+
+
+def test_bad_metrics_address_on_the_command_line_is_one_line(
+        config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["milter", "inbound", "--config", str(config_file), "--metrics-listen", "nowhere"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sender-ledger: configuration error: metrics listen address: expected HOST:PORT")
