@@ -40,7 +40,6 @@ def gather(args: argparse.Namespace) -> dict[str, Any]:
     ledger = services.open_ledger(cfg)
     inv = inventory.take_inventory(ledger, sample=max(1, args.sample))
     try:
-        info = ledger.client.info("memory")
         last = today()
         days = counters.read_days(ledger.client, cfg.redis.namespace,
                                   list(range(last, last - max(1, args.days), -1)))
@@ -54,7 +53,7 @@ def gather(args: argparse.Namespace) -> dict[str, Any]:
         "memory_exact": inv.memory_exact,
         "memory_sampled_keys": inv.sampled_keys,
         "bytes_per_entry": round(inv.bytes_per_entry, 2),
-        "redis_used_memory": int(info.get("used_memory", 0)),
+        "redis_used_memory": inventory.redis_used_memory(ledger.client),
         "spread": [
             {"day": day_date(s.day), "entries": s.entries, "keys": s.keys, "kinds": s.by_kind}
             for s in sorted(inv.days.values(), key=lambda s: -s.day)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import redis
+from redis.cluster import RedisCluster
 
 from ledger.hashing import MESSAGE, PAIR
 from ledger.store import Ledger, LedgerUnavailable
@@ -135,6 +136,20 @@ def take_inventory(ledger: Ledger, sample: int = 1000, rng: random.Random | None
     elif sampled_entries:
         inv.memory_bytes = round(used / sampled_entries * inv.entries)
     return inv
+
+
+def redis_used_memory(client: redis.Redis) -> int:
+    """Redis' used_memory; on a Cluster, summed over the primaries (INFO goes to one node)."""
+    try:
+        if isinstance(client, RedisCluster):
+            info = client.info("memory", target_nodes=RedisCluster.PRIMARIES)
+        else:
+            info = client.info("memory")
+    except redis.RedisError as exc:
+        raise LedgerUnavailable(str(exc)) from exc
+    if "used_memory" in info:
+        return int(info["used_memory"])
+    return sum(int(node.get("used_memory", 0)) for node in info.values() if isinstance(node, dict))
 
 
 @dataclass
