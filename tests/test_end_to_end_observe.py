@@ -10,20 +10,20 @@ import uuid
 
 import pytest
 
-from tests.conftest import Testbed
+from ledger.testbed import PrivateSite
 from tests.test_end_to_end import real_dsn_for, submit
 
 pytestmark = pytest.mark.postfix
 
 
-def cli(testbed: Testbed, *argv: str) -> str:
+def cli(testbed: PrivateSite, *argv: str) -> str:
     result = subprocess.run([sys.executable, "-m", "ledger", *argv, "--config", str(testbed.config)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
-def test_a_refused_bounce_shows_in_log_and_stats(testbed: Testbed) -> None:
+def test_a_refused_bounce_shows_in_log_and_stats(testbed: PrivateSite) -> None:
     before = json.loads(cli(testbed, "stats", "--json", "--days", "1"))["days"][0]
     mid, dsn = real_dsn_for(testbed)
     forged = dsn.replace(mid.encode(), b"<never-sent-" + uuid.uuid4().hex.encode() + b"@example.test>")
