@@ -20,7 +20,7 @@ import redis
 from ledger.config import Config, load_config
 from ledger.services import hasher_for, inspector_for, recorder_for
 from ledger.store import Ledger, connect
-from ledger.testbed import PrivateSite, RedisServer
+from ledger.testbed import PrivateSite, RedisCluster, RedisServer
 
 SECRET = "test-secret-0123456789abcdef"
 
@@ -38,6 +38,14 @@ def redis_server(scratch: Path) -> Iterator[RedisServer]:
     server = RedisServer(scratch / "redis").start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster(scratch: Path) -> Iterator[RedisCluster]:
+    """A private three-node Redis Cluster, shared by the topology tests."""
+    servers = RedisCluster(scratch / "cluster").start()
+    yield servers
+    servers.stop()
 
 
 @pytest.fixture()

@@ -17,13 +17,6 @@ from tests import messages
 
 
 @pytest.fixture(scope="module")
-def cluster(scratch: Path) -> Iterator[RedisCluster]:
-    servers = RedisCluster(scratch / "cluster").start()
-    yield servers
-    servers.stop()
-
-
-@pytest.fixture(scope="module")
 def sentinel(scratch: Path) -> Iterator[RedisSentinel]:
     servers = RedisSentinel(scratch / "sentinel").start()
     yield servers
@@ -33,6 +26,8 @@ def sentinel(scratch: Path) -> Iterator[RedisSentinel]:
 def flow(cfg: Config) -> None:
     """Record 50 messages (spread over many buckets, so many slots), then decide bounces."""
     ledger = open_ledger(cfg)
+    for key in ledger.client.scan_iter("sl:*"):
+        ledger.client.delete(key)
     recorder = recorder_for(cfg, ledger)
     inspector = inspector_for(cfg, ledger)
     for i in range(50):

@@ -4,7 +4,6 @@ pipeline, the decision log, and stats / log / purge / export / import over all n
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,13 +18,6 @@ from ledger.store import connect, today
 from ledger.testbed import RedisCluster
 from tests import messages
 from tests.conftest import SECRET
-
-
-@pytest.fixture(scope="module")
-def cluster(scratch: Path) -> Iterator[RedisCluster]:
-    servers = RedisCluster(scratch / "cluster-observe").start()
-    yield servers
-    servers.stop()
 
 
 def test_observing_on_redis_cluster(cluster: RedisCluster, tmp_path: Path,
