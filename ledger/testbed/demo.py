@@ -108,10 +108,16 @@ def run_demo(base: Path) -> int:
         forged = dsn.replace(mid.encode(), forged_id.encode())
         forged_code, forged_reply = smtp_session(postfix.mx_port, "", SITE_USER, forged)
 
-        say("\n== 5. The inbound milter's decision log")
+        say("\n== 5. The inbound milter's decision log (its log file)")
         for line in inbound.log_text().splitlines():
-            if " decision " in line:
+            if " decision " in line and "kind=-" not in line:
                 say(f"   {line.split(' INFO ', 1)[-1]}")
+        for command in (["log"], ["stats", "--days", "1"]):
+            say(f"\n   $ sender-ledger {' '.join(command)}")
+            out = subprocess.run([sys.executable, "-m", "ledger", *command, "--config", str(config)],
+                                 capture_output=True, text=True)
+            for line in (out.stdout + out.stderr).strip().splitlines():
+                say(f"   {line}")
 
         ok = code == 250 and forged_code == 550
         say(f"\n== Result: real DSN {'accepted (250)' if code == 250 else f'NOT accepted ({code})'}; "
