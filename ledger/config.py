@@ -85,6 +85,18 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class BackfillSettings:
+    # Postfix syslog names (syslog_name/service) whose mail counts as sent by the
+    # domain when ``sender-ledger backfill`` reads old logs.
+    outbound_services: tuple[str, ...] = (
+        "postfix/submission/smtpd",
+        "postfix/submissions/smtpd",
+        "postfix/smtps/smtpd",
+        "postfix/pickup",
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     secret: bytes = field(repr=False, default=b"")
     redis: RedisSettings = RedisSettings()
@@ -93,6 +105,7 @@ class Config:
     inbound: InboundSettings = InboundSettings()
     observe: ObserveSettings = ObserveSettings()
     metrics: MetricsSettings = MetricsSettings()
+    backfill: BackfillSettings = BackfillSettings()
     source: str = "<defaults>"
 
     def with_redis_url(self, url: str) -> Config:
@@ -241,7 +254,8 @@ def load_config(
             raise ConfigError(f"config: {path} is not valid TOML: {exc}") from None
         source = path
     for key in raw:
-        if key not in ("secret", "redis", "ledger", "outbound", "inbound", "observe", "metrics"):
+        if key not in ("secret", "redis", "ledger", "outbound", "inbound", "observe", "metrics",
+                       "backfill"):
             raise ConfigError(f"{key}: unknown section")
 
     secret_section = _section(raw, "secret")
@@ -278,6 +292,7 @@ def load_config(
         inbound=_build(InboundSettings, "inbound", _section(raw, "inbound")),
         observe=_build(ObserveSettings, "observe", _section(raw, "observe")),
         metrics=_build(MetricsSettings, "metrics", _section(raw, "metrics")),
+        backfill=_build(BackfillSettings, "backfill", _section(raw, "backfill")),
         source=source,
     )
     if redis_url:

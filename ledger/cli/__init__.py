@@ -14,7 +14,9 @@ from collections.abc import Sequence
 
 from ledger import __version__
 from ledger.cli import (
+    backfill_cmd,
     check_cmd,
+    doctor_cmd,
     export_cmd,
     import_cmd,
     log_cmd,
@@ -22,6 +24,7 @@ from ledger.cli import (
     milter_cmd,
     purge_cmd,
     record_cmd,
+    replay_cmd,
     stats_cmd,
 )
 from ledger.cli.common import CommandError
@@ -29,7 +32,8 @@ from ledger.config import ConfigError
 from ledger.store import LedgerUnavailable
 
 COMMANDS = (milter_cmd, record_cmd, check_cmd, lookup_cmd,
-            stats_cmd, log_cmd, purge_cmd, export_cmd, import_cmd)
+            stats_cmd, log_cmd, purge_cmd, export_cmd, import_cmd,
+            backfill_cmd, replay_cmd, doctor_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,58 @@
+"""``sender-ledger backfill LOGFILE...``: record sent mail from old Postfix logs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ledger.cli.common import config_from, subcommand
+
+
+def register(sub: Any) -> None:
+    parser = subcommand(sub, "backfill",
+                        "record the mail the domain sent, from Postfix mail logs (plain or gzipped)")
+    parser.add_argument("--service", metavar="NAME", action="append", default=[],
+                        help="syslog name of a service whose mail counts as sent, e.g. "
+                        "postfix/submission/smtpd; repeatable (default: backfill.outbound_services)")
+    parser.add_argument("--dry-run", action="store_true", help="read and report, write nothing")
+    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    parser.add_argument("logfiles", nargs="+", metavar="LOGFILE",
+                        help="mail logs in any order (rotated and .gz ones too); read oldest first")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ledger import services
+    from ledger.ops.backfill import Backfill
+
+    cfg = config_from(args)
+    services_used = tuple(args.service) or cfg.backfill.outbound_services
+    job = Backfill(services.recorder_for(cfg), services_used, dry_run=args.dry_run)
+    report = job.read(args.logfiles)
+    if args.json:
+        print(json.dumps({"dry_run": args.dry_run, "outbound_services": list(services_used),
+                          **report.as_dict()}))
+    else:
+        _print(report.as_dict(), args.dry_run, services_used)
+    return 1 if any(f.error for f in report.files) else 0
+
+
+def _print(report: dict[str, Any], dry_run: bool, services_used: tuple[str, ...]) -> None:
+    for f in report["files"]:
+        print(f"read {f['path']}: {f['lines']} lines" + (f" - ERROR {f['error']}" if f["error"] else ""))
+    print(f"outbound services: {', '.join(services_used)}")
+    verb = "would record" if dry_run else "recorded"
+    print(f"messages: {report['messages']}; {verb} {report['recorded']}"
+          + ("" if dry_run else f" ({report['new_entries']} new ledger entries)")
+          + (f", of which {report['recorded_unfinished']} not yet removed from the queue at the end "
+             "of the logs" if report["recorded_unfinished"] else ""))
+    for day, count in report["days"].items():
+        print(f"  {day}: {count}")
+    skipped = report["skipped"]
+    print(f"skipped {sum(skipped.values())}:")
+    for reason, count in skipped.items():
+        print(f"  {count:8d}  {reason}")
+    if report["malformed_lines"] or report["unrecognised_lines"]:
+        print(f"lines ignored: {report['malformed_lines']} cut short or garbled, "
+              f"{report['unrecognised_lines']} not syslog lines")

@@ -1,0 +1,302 @@
+"""Doctor: is this installation set up right? Config, secret, Redis, milter sockets.
+
+Each check is a :class:`Check` (OK / WARN / FAIL with a reason). FAIL means
+sender-ledger will not work, or will lose or mis-file mail, as configured;
+WARN means it works but something is off. The Postfix side is in
+:mod:`ledger.ops.postfix_conf`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import statistics
+import time
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from ledger.config import MIN_SECRET_BYTES, SECRET_ENV, Config, ConfigError, load_config
+from ledger.store import REDIS_SETTINGS, Ledger
+
+OK, WARN, FAIL = "OK", "WARN", "FAIL"
+GOOD_SECRET_BYTES = 32
+LATENCY_PINGS = 20
+ENCODING_SAMPLE = 200
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"check": self.name, "status": self.status, "reason": self.reason}
+
+
+# -- config and secret --------------------------------------------------------------------------
+
+def check_config(path: str | None, redis_url: str | None) -> tuple[Check, Config | None]:
+    path = path or os.environ.get("SENDER_LEDGER_CONFIG") or None
+    try:
+        cfg = load_config(path, redis_url=redis_url, require_secret=False)
+    except ConfigError as exc:
+        return Check("config", FAIL, str(exc)), None
+    if path is None:
+        return Check("config", WARN, "no config file (--config or $SENDER_LEDGER_CONFIG): "
+                     "built-in defaults"), cfg
+    notes = [f"{path} is valid"]
+    if cfg.ledger.lifetime_days < 7:
+        return Check("config", WARN, f"ledger.lifetime_days = {cfg.ledger.lifetime_days}: bounces "
+                     "and autoreplies keep coming for days; keep entries for weeks"), cfg
+    if cfg.inbound.unmatched_action != "reject":
+        notes.append(f"inbound.unmatched_action = {cfg.inbound.unmatched_action} (trial mode: "
+                     "backscatter is not refused)")
+    return Check("config", OK, "; ".join(notes)), cfg
+
+
+def _secret_source(config_path: str | None, secret_file: str | None) -> tuple[str, str | None]:
+    """Where the secret comes from, in load_config's order: (what, file to check)."""
+    if secret_file:
+        return "--secret-file", secret_file
+    if os.environ.get(SECRET_ENV):
+        return f"${SECRET_ENV}", None
+    config_path = config_path or os.environ.get("SENDER_LEDGER_CONFIG") or None
+    raw: dict[str, Any] = {}
+    if config_path:
+        try:
+            with open(config_path, "rb") as fh:
+                raw = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError):
+            raw = {}
+    section = raw.get("secret", {}) if isinstance(raw.get("secret", {}), dict) else {}
+    if "value" in section:
+        return "secret.value (inline in the config)", config_path
+    if isinstance(section.get("file"), str):
+        return "secret.file", section["file"]
+    return "", None
+
+
+def _file_permissions(path: str, what: str) -> Check | None:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return Check("secret", FAIL, f"cannot stat {path}: {exc.strerror}")
+    if mode & stat.S_IROTH:
+        return Check("secret", FAIL, f"{path} ({what}) is world-readable (mode {stat.S_IMODE(mode):04o}): "
+                     f"chmod 0640 {path}; chgrp sender-ledger {path}")
+    if mode & stat.S_IWOTH:
+        return Check("secret", FAIL, f"{path} ({what}) is world-writable (mode {stat.S_IMODE(mode):04o})")
+    if mode & stat.S_IWGRP:
+        return Check("secret", WARN, f"{path} ({what}) is group-writable (mode {stat.S_IMODE(mode):04o})")
+    return None
+
+
+def check_secret(config_path: str | None, redis_url: str | None, secret_file: str | None) -> Check:
+    try:
+        cfg = load_config(config_path, redis_url=redis_url, secret_file=secret_file)
+    except ConfigError as exc:
+        return Check("secret", FAIL, str(exc))
+    what, path = _secret_source(config_path, secret_file)
+    if path is not None:
+        problem = _file_permissions(path, what)
+        if problem is not None:
+            return problem
+    if len(cfg.secret) < GOOD_SECRET_BYTES:
+        return Check("secret", WARN, f"from {what}: {len(cfg.secret)} bytes, short (at least "
+                     f"{MIN_SECRET_BYTES}, better {GOOD_SECRET_BYTES}: head -c 32 /dev/urandom | base64)")
+    where = f" {path}" if path and not what.startswith("secret.value") else ""
+    return Check("secret", OK, f"from {what}{where}: {len(cfg.secret)} bytes, not world-readable")
+
+
+# -- Redis ------------------------------------------------------------------------------------
+
+def check_redis(ledger: Ledger, socket_timeout: float) -> list[Check]:
+    """Reachability, latency, eviction policy, the layout's settings and hash encodings."""
+    client = ledger.client
+    try:
+        client.ping()
+        server = client.info("server")
+    except redis.RedisError as exc:
+        return [Check("redis", FAIL, f"cannot reach Redis: {str(exc).splitlines()[0]}")]
+    checks = [Check("redis", OK, f"reachable, Redis {server.get('redis_version', '?')}")]
+    checks.append(_latency(client, socket_timeout))
+    checks.append(_eviction(client))
+    config = _config_get(client)
+    checks.extend(_settings(config))
+    checks.append(_encodings(ledger, config))
+    return checks
+
+
+def _latency(client: redis.Redis, socket_timeout: float) -> Check:
+    samples: list[float] = []
+    try:
+        for _ in range(LATENCY_PINGS):
+            start = time.perf_counter()
+            client.ping()
+            samples.append((time.perf_counter() - start) * 1000)
+    except redis.RedisError as exc:
+        return Check("redis latency", FAIL, f"a PING failed: {exc}")
+    median, worst = statistics.median(samples), max(samples)
+    text = f"round trip median {median:.2f} ms, max {worst:.2f} ms over {len(samples)} PINGs"
+    if worst >= socket_timeout * 1000 / 2:
+        return Check("redis latency", FAIL, f"{text}: close to redis.socket_timeout "
+                     f"({socket_timeout}s), lookups will time out")
+    if median > 5:
+        return Check("redis latency", WARN, f"{text}: slow for a per-message lookup")
+    return Check("redis latency", OK, text)
+
+
+def _eviction(client: redis.Redis) -> Check:
+    try:
+        memory = client.info("memory")
+    except redis.RedisError as exc:
+        return Check("redis eviction", WARN, f"cannot read INFO memory: {exc}")
+    policy = str(memory.get("maxmemory_policy", "?"))
+    limit = int(memory.get("maxmemory", 0) or 0)
+    if policy == "noeviction":
+        return Check("redis eviction", OK, "maxmemory-policy noeviction: ledger keys are never evicted")
+    detail = (" (maxmemory is 0 so nothing is evicted yet, but it would be as soon as a limit is set)"
+              if limit == 0 else f" with maxmemory {limit} bytes")
+    return Check("redis eviction", FAIL, f"maxmemory-policy {policy} can evict ledger keys (they all "
+                 f"have an expiry){detail}: set maxmemory-policy noeviction")
+
+
+_ALIASES = {"hash-max-listpack-entries": "hash-max-ziplist-entries",
+            "hash-max-listpack-value": "hash-max-ziplist-value"}
+
+
+def _config_get(client: redis.Redis) -> dict[str, str] | None:
+    """The REDIS_SETTINGS as the server has them, or None if CONFIG is not allowed."""
+    found: dict[str, str] = {}
+    try:
+        for name in REDIS_SETTINGS:
+            reply = client.config_get(name) or client.config_get(_ALIASES.get(name, name))
+            for key, value in reply.items():
+                k = key.decode() if isinstance(key, bytes) else str(key)
+                found[name if k in (name, _ALIASES.get(name)) else k] = (
+                    value.decode() if isinstance(value, bytes) else str(value))
+    except redis.RedisError:
+        return None
+    return found
+
+
+def _settings(config: dict[str, str] | None) -> list[Check]:
+    if config is None:
+        return [Check("redis settings", WARN, "CONFIG GET is not allowed here: compare the server "
+                      "with conf/redis-ledger.conf by hand")]
+    checks = []
+    for name, wanted in REDIS_SETTINGS.items():
+        if name == "maxmemory-policy":
+            continue
+        actual = config.get(name)
+        if actual is None:
+            checks.append(Check(f"redis {name}", WARN, "not known to this Redis"))
+        elif wanted.isdigit():
+            status = OK if actual.isdigit() and int(actual) >= int(wanted) else WARN
+            checks.append(Check(f"redis {name}", status, f"{actual} (wanted at least {wanted})"))
+        else:
+            status = OK if actual == wanted else WARN
+            checks.append(Check(f"redis {name}", status, f"{actual} (wanted {wanted})"))
+    return checks
+
+
+def _encodings(ledger: Ledger, config: dict[str, str] | None) -> Check:
+    """Sample ledger hashes: a bucket past hash-max-listpack-entries became a hashtable."""
+    client = ledger.client
+    keys: list[bytes] = []
+    try:
+        for key in client.scan_iter(match=f"{ledger.namespace}:{{*}}:*", count=1000):
+            keys.append(key)
+            if len(keys) >= ENCODING_SAMPLE:
+                break
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.object("encoding", key)
+            pipe.hlen(key)
+        replies = pipe.execute() if keys else []
+    except redis.RedisError as exc:
+        return Check("redis encoding", WARN, f"cannot sample ledger keys: {exc}")
+    if not keys:
+        return Check("redis encoding", OK, f"no ledger keys under {ledger.namespace}: yet to record")
+    encodings = [r.decode() if isinstance(r, bytes) else str(r) for r in replies[0::2]]
+    largest = max(int(n) for n in replies[1::2])
+    hashtables = sum(1 for e in encodings if e == "hashtable")
+    limit = int(config["hash-max-listpack-entries"]) if config and config.get(
+        "hash-max-listpack-entries", "").isdigit() else None
+    text = f"{len(keys)} ledger keys sampled, largest bucket {largest} entries"
+    if hashtables:
+        return Check("redis encoding", WARN, f"{text}; {hashtables} are hashtables (about 5x the memory): "
+                     "raise hash-max-listpack-entries above the largest bucket, or ledger.bucket_bits")
+    if limit is not None and largest > limit * 3 // 4:
+        return Check("redis encoding", WARN, f"{text}, close to hash-max-listpack-entries {limit}")
+    return Check("redis encoding", OK, f"{text}; all compact ({', '.join(sorted(set(encodings)))})")
+
+
+# -- milter sockets ---------------------------------------------------------------------------
+
+def _connect(spec: str) -> str | None:
+    """None if something accepts connections at a pymilter socket spec, else why not."""
+    kind, _, rest = spec.partition(":")
+    try:
+        if kind in ("unix", "local"):
+            st = os.stat(rest)
+            if not stat.S_ISSOCK(st.st_mode):
+                return f"{rest} exists but is not a socket"
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(1.0)
+                sock.connect(rest)
+            return None
+        port, _, host = rest.partition("@")
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=1.0):
+            return None
+    except FileNotFoundError:
+        return f"{rest} does not exist"
+    except (OSError, ValueError) as exc:
+        return str(exc)
+
+
+def _reachable_by_postfix(path: str) -> str | None:
+    """Why the postfix user could not connect to a unix socket, if it could not."""
+    try:
+        import grp
+
+        postfix_gid = grp.getgrnam("postfix").gr_gid
+    except (KeyError, ImportError):
+        postfix_gid = -1
+    mode = os.stat(path)
+    if not (mode.st_mode & 0o002 or (mode.st_gid == postfix_gid and mode.st_mode & 0o020)):
+        return f"socket mode {stat.S_IMODE(mode.st_mode):04o} lets neither others nor group postfix connect"
+    parent = os.path.dirname(path) or "."
+    pmode = os.stat(parent)
+    if not (pmode.st_mode & 0o001 or (pmode.st_gid == postfix_gid and pmode.st_mode & 0o010)):
+        return f"directory {parent} (mode {stat.S_IMODE(pmode.st_mode):04o}) is not searchable by postfix"
+    return None
+
+
+def check_sockets(cfg: Config, needed: Iterable[str] = ()) -> list[Check]:
+    """Is each milter listening? ``needed`` names the sides Postfix is configured to use."""
+    required = set(needed)
+    checks = []
+    for side, spec in (("outbound", cfg.outbound.socket), ("inbound", cfg.inbound.socket)):
+        name = f"{side} milter socket"
+        problem = _connect(spec)
+        if problem is None:
+            path = spec.partition(":")[2]
+            access = _reachable_by_postfix(path) if spec.startswith(("unix:", "local:")) else None
+            if access:
+                checks.append(Check(name, WARN, f"{spec} is listening but {access}"))
+            else:
+                checks.append(Check(name, OK, f"{spec} accepts connections"))
+        elif side in required:
+            checks.append(Check(name, FAIL, f"{spec}: {problem}; Postfix uses this milter, so "
+                                "mail gets milter_default_action"))
+        else:
+            checks.append(Check(name, WARN, f"{spec}: {problem} (fine if this host does not run "
+                                f"the {side} milter)"))
+    return checks

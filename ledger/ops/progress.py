@@ -1,0 +1,41 @@
+"""A one-line progress bar on stderr for long runs (only where someone is watching)."""
+
+from __future__ import annotations
+
+import time
+from typing import TextIO
+
+WIDTH = 30
+
+
+class Progress:
+    """Redraws ``label [#####.....] 45% N messages`` at most ten times a second."""
+
+    def __init__(self, stream: TextIO, enabled: bool, label: str, total: int, unit: str = "messages") -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.label = label
+        self.total = max(total, 1)
+        self.unit = unit
+        self._last = 0.0
+        self._drawn = False
+
+    def update(self, position: int, count: int, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < 0.1:
+            return
+        self._last = now
+        fraction = min(1.0, position / self.total)
+        filled = int(fraction * WIDTH)
+        bar = "#" * filled + "." * (WIDTH - filled)
+        self.stream.write(f"\r{self.label} [{bar}] {fraction * 100:3.0f}% {count} {self.unit}")
+        self.stream.flush()
+        self._drawn = True
+
+    def done(self, position: int, count: int) -> None:
+        if self.enabled:
+            self.update(position, count, force=True)
+            self.stream.write("\n")
+            self.stream.flush()
