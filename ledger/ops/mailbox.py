@@ -50,8 +50,9 @@ class Mailbox:
                 raise MailboxError(f"{path}: a directory but not a Maildir (no cur/ or new/)")
             self.kind = "maildir"
             self._files = sorted(
-                f for sub in ("new", "cur") if (p / sub).is_dir()
-                for f in (p / sub).iterdir() if f.is_file() and not f.name.startswith("."))
+                (f for sub in ("new", "cur") if (p / sub).is_dir()
+                 for f in (p / sub).iterdir() if f.is_file() and not f.name.startswith(".")),
+                key=lambda f: f.name)
             self.total = len(self._files)
         elif p.is_file():
             self.kind = "mbox"
