@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from email.utils import format_datetime
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from ledger.services import hasher_for
 from ledger.store import Ledger
 from ledger.verdict import Inspector, policy_from
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def sent(mid: str, body: str = "Hello.\n", date: datetime = NOW) -> bytes:
@@ -158,8 +157,8 @@ def make_replay(config: Config, client: redis.Redis) -> tuple[Replay, ScratchLed
                                    config.ledger.bucket_bits)
     hasher: Hasher = hasher_for(config)
     inspector = Inspector(scratch, hasher, policy_from(config), config.inbound.max_bytes)
-    from ledger.cli.replay_cmd import _envelope, _headers
     from ledger.cli.record_cmd import sent_message
+    from ledger.cli.replay_cmd import _envelope, _headers
 
     return Replay(Recorder(scratch, hasher), inspector, scratch, _headers,
                   lambda raw: sent_message(raw, None, []), _envelope), scratch
@@ -192,7 +191,7 @@ def test_interrupted_cli_replay_still_deletes_the_scratch_namespace(
 
 def test_old_mail_is_judged_on_its_own_day(config: Config, live: Ledger) -> None:
     """A bounce 40 days after the send is past the lifetime: refused, as it would have been."""
-    long_ago = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+    long_ago = datetime(2026, 1, 1, 12, tzinfo=UTC)
     job, scratch = make_replay(config, live.client)
     try:
         job.record_sent([MailItem("#1", sent("jan@example.test", date=long_ago), False, None, 1)])
