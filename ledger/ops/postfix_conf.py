@@ -75,9 +75,9 @@ class PostfixSettings:
         return endpoint
 
 
-MAIN_PARAMS = ("smtpd_milters", "non_smtpd_milters", "milter_default_action", "milter_protocol",
-               "queue_directory", "milter_connect_timeout", "milter_command_timeout",
-               "milter_content_timeout")
+MAIN_PARAMS = ("smtpd_milters", "smtpd_client_restrictions", "non_smtpd_milters",
+               "milter_default_action", "milter_protocol", "queue_directory",
+               "milter_connect_timeout", "milter_command_timeout", "milter_content_timeout")
 
 
 def _postconf(postconf: str, config_dir: str | None, *args: str) -> str:
@@ -171,8 +171,14 @@ def _judge(cfg: Config, pf: PostfixSettings) -> tuple[list[Check], set[str], boo
     for s in mx:
         label = f"postfix {s.name}/inet"
         if uses(s, outbound):
-            checks.append(Check(label, FAIL, f"runs the outbound milter {outbound}: received mail would "
-                                "be recorded as sent (forgers could whitelist their bounces)"))
+            if uses(s, inbound) or not _closed(pf, s):
+                checks.append(Check(label, FAIL, f"runs the outbound milter {outbound} and takes mail "
+                                    "from anyone: received mail would be recorded as sent (forgers "
+                                    "could whitelist their bounces)"))
+            else:
+                checks.append(Check(label, OK, f"records with {outbound}: an outbound relay "
+                                    "(smtpd_client_restrictions end in reject)"))
+                used.add("outbound")
         elif uses(s, inbound):
             checks.append(Check(label, OK, f"port 25 runs the inbound milter {inbound}"))
             used.add("inbound")
@@ -195,7 +201,8 @@ def _judge(cfg: Config, pf: PostfixSettings) -> tuple[list[Check], set[str], boo
             checks.append(Check(label, WARN, f"mail submitted here is not recorded: add "
                                 f"-o smtpd_milters={outbound} to it in master.cf"))
     if not submission:
-        checks.append(Check("postfix submission", WARN, "no submission service (587/465) in master.cf"))
+        checks.append(Check("postfix submission", WARN, "no submission service (587/465) in master.cf "
+                              "(fine on a pure MX)"))
     # sendmail(1) / pickup
     if inbound in non_smtpd:
         checks.append(Check("postfix non_smtpd_milters", FAIL, f"runs the inbound milter {inbound}: "
@@ -205,12 +212,19 @@ def _judge(cfg: Config, pf: PostfixSettings) -> tuple[list[Check], set[str], boo
         used.add("outbound")
     else:
         checks.append(Check("postfix non_smtpd_milters", WARN, "mail sent with sendmail(1) is not "
-                            f"recorded: add non_smtpd_milters = {outbound}"))
+                            f"recorded: add non_smtpd_milters = {outbound} (fine on a pure MX)"))
     checks.append(_default_action(pf.main.get("milter_default_action", "tempfail")))
     checks.append(_protocol(pf))
     checks.extend(_chroot(pf, smtpds, {inbound, outbound}))
     missing = any(c.status != OK for c in checks)
     return checks, used, missing
+
+
+def _closed(pf: PostfixSettings, service: Service) -> bool:
+    """Does this smtpd refuse clients it does not know (a relay that takes no Internet mail)?"""
+    value = service.params.get("smtpd_client_restrictions", pf.main.get("smtpd_client_restrictions", ""))
+    tokens = [t for t in re.split(r"[,\s]+", value) if t]
+    return bool(tokens) and tokens[-1] == "reject" and "permit" not in tokens
 
 
 def _default_action(action: str) -> Check:
