@@ -277,7 +277,11 @@ def load_config(
     elif "file" in secret_section:
         if not isinstance(secret_section["file"], str):
             raise ConfigError("secret.file: must be a path")
-        secret = read_secret_file(secret_section["file"])
+        try:
+            secret = read_secret_file(secret_section["file"])
+        except ConfigError:
+            if require_secret:  # without it, a missing secret file is the caller's to report
+                raise
     if require_secret and not secret:
         raise ConfigError(
             "secret: no site secret; set secret.file in the config, "
