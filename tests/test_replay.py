@@ -22,6 +22,7 @@ from ledger.store import Ledger
 from ledger.verdict import Inspector, policy_from
 
 NOW = datetime.now(UTC)
+FROM_LINE_DATE = NOW.strftime("%a %b %d %H:%M:%S %Y")
 
 
 def sent(mid: str, body: str = "Hello.\n", date: datetime = NOW) -> bytes:
@@ -53,7 +54,7 @@ def write_mbox(path: Path, messages: list[bytes]) -> Path:
     """mboxrd: a From_ line per message, body lines starting 'From ' quoted with '>'."""
     out = []
     for raw in messages:
-        out.append(b"From MAILER-DAEMON Thu Nov 26 10:00:00 2026\n")
+        out.append(f"From MAILER-DAEMON {FROM_LINE_DATE}\n".encode())
         for line in raw.splitlines(keepends=True):
             out.append(b">" + line if line.lstrip(b">").startswith(b"From ") else line)
         out.append(b"\n")
@@ -65,7 +66,8 @@ def write_maildir(path: Path, messages: list[bytes]) -> Path:
     for sub in ("cur", "new", "tmp"):
         (path / sub).mkdir(parents=True)
     for n, raw in enumerate(messages):
-        (path / ("new" if n % 2 else "cur") / f"{1764000000 + n}.M{n}P1.host:2,S").write_bytes(raw)
+        stamp = int(NOW.timestamp()) - 3600 + n
+        (path / ("new" if n % 2 else "cur") / f"{stamp}.M{n}P1.host:2,S").write_bytes(raw)
     return path
 
 
@@ -78,7 +80,7 @@ def test_mbox_from_quoting_does_not_split_a_message(tmp_path: Path) -> None:
     assert [i.label for i in items] == ["#1", "#2"]
     assert b"\nFrom the desk of Alice:\n>From an older quote\n\nFrom here on" in items[0].raw
     assert items[0].raw.endswith(b"nothing new.\n")
-    assert items[0].delivered == datetime(2026, 11, 26, 10).timestamp()
+    assert items[0].delivered == datetime.strptime(FROM_LINE_DATE, "%a %b %d %H:%M:%S %Y").timestamp()
 
 
 def test_maildir_in_delivery_order_and_size_cap(tmp_path: Path) -> None:
@@ -86,7 +88,7 @@ def test_maildir_in_delivery_order_and_size_cap(tmp_path: Path) -> None:
     box = write_maildir(tmp_path / "Maildir", [sent("a@example.test"), big, sent("c@example.test")])
     items = list(Mailbox(str(box), 1000))
     assert [i.label.split("/")[0] for i in items] == ["cur", "new", "cur"]
-    assert items[0].delivered == 1764000000 and not items[0].truncated
+    assert items[0].delivered == int(NOW.timestamp()) - 3600 and not items[0].truncated
     assert items[1].truncated and len(items[1].raw) == 1000
 
 
@@ -239,3 +241,17 @@ def test_unreadable_mailbox_is_one_line_and_touches_nothing(tmp_path: Path, conf
                  "--received", str(tmp_path)]) == 1
     assert "no such mailbox" in capsys.readouterr().err
     assert snapshot(live.client) == before
+
+
+def test_received_mail_is_dated_by_its_delivery_stamp() -> None:
+    from ledger.ops.replay import day_of
+    from ledger.store import today
+
+    item = MailItem("#1", b"", False, NOW.timestamp(), 1)
+    old_date = "Fri, 01 Jan 1999 12:00:00 +0000"
+    assert day_of(item, old_date, received=True) == int(NOW.timestamp() // 86400)
+    assert day_of(item, old_date, received=False) == int(datetime(1999, 1, 1, 12, tzinfo=UTC).timestamp()
+                                                          // 86400)
+    undated = MailItem("#2", b"", False, None, 2)
+    assert day_of(undated, "Thu, 01 Jan 2099 00:00:00 +0000", received=True) == today() + 1
+    assert day_of(undated, "not a date", received=True) == today()

@@ -108,15 +108,17 @@ def _drop(scratch: ScratchLedger) -> None:
 
 
 def _pass(box: Mailbox, what: str, show: bool, step: Any) -> None:
+    """Run one replay step over a mailbox, with a progress bar when wanted."""
     bar = Progress(sys.stderr, show, f"{what} {box.path}", box.total)
-    last: list[tuple[int, int]] = [(0, 0)]
+    count = 0
 
-    def tick(item: MailItem, count: int) -> None:
-        last[0] = (item.position, count)
-        bar.update(item.position, count)
+    def tick(item: MailItem, seen: int) -> None:
+        nonlocal count
+        count = seen
+        bar.update(item.position, seen)
 
     step(iter(box), tick)
-    bar.done(box.total, last[0][1])
+    bar.done(box.total, count)
 
 
 def _print(report: ReplayReport) -> None:

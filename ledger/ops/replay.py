@@ -67,12 +67,18 @@ class ScratchLedger(Ledger):
         return deleted
 
 
-def day_of(item: MailItem, date_header: str | None) -> int:
-    """The UTC day a message was sent or received: Date header, else delivery stamp, else today."""
-    stamp = header_date(date_header)
-    if stamp is None:
-        stamp = item.delivered
-    return today() if stamp is None else int(stamp // SECONDS_PER_DAY)
+def day_of(item: MailItem, date_header: str | None, received: bool) -> int:
+    """The UTC day a message was sent or received, never later than tomorrow.
+
+    A received message is dated by its delivery stamp (mbox ``From_`` line,
+    Maildir file name), which our own server wrote, before its ``Date:``, which
+    the sender wrote; a sent one by its ``Date:`` first. Else today.
+    """
+    header = header_date(date_header)
+    stamps = (item.delivered, header) if received else (header, item.delivered)
+    stamp = next((s for s in stamps if s is not None), None)
+    day = today() if stamp is None else int(stamp // SECONDS_PER_DAY)
+    return min(day, today() + 1)
 
 
 def outcome(decision: Decision) -> str:
@@ -144,7 +150,7 @@ class Replay:
             sent = self.sent_of(item.raw)
             result = self.recorder.entries(sent)
             if result.entries:
-                day = day_of(item, self.headers(item.raw).get("date"))
+                day = day_of(item, self.headers(item.raw).get("date"), received=False)
                 self.scratch.record(result.entries, recipients=max(1, len(sent.recipients)), day=day)
                 self.report.recorded += 1
             else:
@@ -156,7 +162,7 @@ class Replay:
             self.report.received += 1
             self.report.truncated += item.truncated
             headers = self.headers(item.raw)
-            day = day_of(item, headers.get("date"))
+            day = day_of(item, headers.get("date"), received=True)
             self.scratch.as_of = day
             decision = self.inspector.inspect(self.envelope_of(item.raw), item.raw)
             if decision.matched and decision.action == ACCEPT:
