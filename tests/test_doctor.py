@@ -261,3 +261,12 @@ def test_cli_prints_settings_to_add_without_postfix(tmp_path: Path, redis_server
     assert "WARN  postfix" in out and "postconf not found" in out
     assert f"smtpd_milters = unix:{tmp_path}/in.sock" in out
     assert f"-o smtpd_milters=unix:{tmp_path}/out.sock" in out
+
+
+def test_encoding_sample_ignores_other_keys_in_the_namespace(redis_client: redis.Redis, ledger: Ledger,
+                                                             hasher: Hasher) -> None:
+    ledger.record([hasher.message("a@example.test", "b@example.test")])
+    redis_client.xadd(f"{ledger.namespace}:{{log}}:decisions", {"a": "b"})
+    redis_client.set(f"{ledger.namespace}:{{0}}:stats:20000", 1)
+    check = by_name(doctor.check_redis(ledger, 0.5))["redis encoding"]
+    assert check.status == "OK" and "1 ledger keys sampled" in check.reason

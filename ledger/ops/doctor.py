@@ -9,6 +9,7 @@ WARN means it works but something is off. The Postfix side is in
 from __future__ import annotations
 
 import os
+import re
 import socket
 import stat
 import statistics
@@ -210,8 +211,12 @@ def _encodings(ledger: Ledger, config: dict[str, str] | None) -> Check:
     """Sample ledger hashes: a bucket past hash-max-listpack-entries became a hashtable."""
     client = ledger.client
     keys: list[bytes] = []
+    # Only the day hashes: other helpers' keys (counters, streams) may share the namespace.
+    layout = re.compile(rb"^" + re.escape(ledger.namespace.encode()) + rb":\{[0-9a-f]+\}:[a-z]:\d+$")
     try:
         for key in client.scan_iter(match=f"{ledger.namespace}:{{*}}:*", count=1000):
+            if not layout.match(key):
+                continue
             keys.append(key)
             if len(keys) >= ENCODING_SAMPLE:
                 break
