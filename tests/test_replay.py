@@ -255,3 +255,17 @@ def test_received_mail_is_dated_by_its_delivery_stamp() -> None:
     undated = MailItem("#2", b"", False, None, 2)
     assert day_of(undated, "Thu, 01 Jan 2099 00:00:00 +0000", received=True) == today() + 1
     assert day_of(undated, "not a date", received=True) == today()
+
+
+def test_rcpt_option_sets_the_recipient_of_received_mail(tmp_path: Path, config_file: Path, live: Ledger,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    sent_box = write_mbox(tmp_path / "Sent", [sent("real@example.test")])
+    # a bounce that arrived for another of our addresses (an alias): not the original's sender
+    bounce = dsn("real@example.test", "d1@x.test", rcpt="al@example.test")
+    received = write_maildir(tmp_path / "Maildir", [bounce])
+    args = ["replay", "--config", str(config_file), "--json", "--sent", str(sent_box),
+            "--received", str(received)]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["summary"] == [{"kind": "dsn", "action": "reject", "count": 1}]
+    assert main([*args, "--rcpt", "alice@example.test"]) == 0
+    assert json.loads(capsys.readouterr().out)["summary"] == [{"kind": "dsn", "action": "accept", "count": 1}]

@@ -31,6 +31,9 @@ def register(sub: Any) -> None:
                         help="mbox file or Maildir of mail the domain sent (repeatable)")
     parser.add_argument("--received", metavar="MAILBOX", required=True, action="append",
                         help="mbox file or Maildir of mail received (repeatable)")
+    parser.add_argument("--rcpt", metavar="ADDR", action="append", default=[],
+                        help="envelope recipient of every received message, repeatable (default: "
+                        "X-Original-To, Delivered-To or To)")
     parser.add_argument("--progress", action="store_true",
                         help="show a progress bar even when stderr is not a terminal")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -43,9 +46,10 @@ def _headers(raw: bytes) -> dict[str, str | None]:
             for name in ("date", "from", "subject")}
 
 
-def _envelope(raw: bytes) -> Envelope:
-    mail_from, rcpts = file_envelope(header_block(raw), None, [], RCPT_HEADERS)
-    return Envelope(mail_from=mail_from, recipients=rcpts)
+def _envelope(raw: bytes, rcpts: list[str] | None = None) -> Envelope:
+    """As ``check`` finds it: Return-Path (else From) and the delivery headers."""
+    mail_from, found = file_envelope(header_block(raw), None, list(rcpts or []), RCPT_HEADERS)
+    return Envelope(mail_from=mail_from, recipients=found)
 
 
 @contextmanager
@@ -79,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     hasher = services.hasher_for(cfg)
     inspector = Inspector(scratch, hasher, policy_from(cfg), cfg.inbound.max_bytes)
     job = Replay(Recorder(scratch, hasher), inspector, scratch, _headers,
-                 lambda raw: sent_message(raw, None, []), _envelope)
+                 lambda raw: sent_message(raw, None, []), lambda raw: _envelope(raw, args.rcpt))
     show = args.progress or sys.stderr.isatty()
     try:
         with _sigterm_interrupts():

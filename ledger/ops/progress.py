@@ -18,7 +18,7 @@ class Progress:
         self.total = max(total, 1)
         self.unit = unit
         self._last = 0.0
-        self._drawn = False
+        self._width = 0
 
     def update(self, position: int, count: int, force: bool = False) -> None:
         if not self.enabled:
@@ -30,9 +30,10 @@ class Progress:
         fraction = min(1.0, position / self.total)
         filled = int(fraction * WIDTH)
         bar = "#" * filled + "." * (WIDTH - filled)
-        self.stream.write(f"\r{self.label} [{bar}] {fraction * 100:3.0f}% {count} {self.unit}")
+        line = f"{self.label} [{bar}] {fraction * 100:3.0f}% {count} {self.unit}"
+        self.stream.write("\r" + line.ljust(self._width))
+        self._width = len(line)
         self.stream.flush()
-        self._drawn = True
 
     def done(self, position: int, count: int) -> None:
         if self.enabled:
