@@ -269,3 +269,30 @@ def test_rcpt_option_sets_the_recipient_of_received_mail(tmp_path: Path, config_
     assert json.loads(capsys.readouterr().out)["summary"] == [{"kind": "dsn", "action": "reject", "count": 1}]
     assert main([*args, "--rcpt", "alice@example.test"]) == 0
     assert json.loads(capsys.readouterr().out)["summary"] == [{"kind": "dsn", "action": "accept", "count": 1}]
+
+
+def test_sigterm_mid_replay_deletes_the_scratch_namespace(tmp_path: Path, config_file: Path,
+                                                          redis_client: redis.Redis) -> None:
+    """The real process, killed with SIGTERM while it works: no scratch key survives."""
+    import signal
+    import subprocess
+    import sys
+
+    from ledger.testbed.procs import wait_for
+
+    sent_box = write_mbox(tmp_path / "Sent", [sent(f"s{n}@example.test") for n in range(300)])
+    received = write_mbox(tmp_path / "In", [dsn(f"s{n % 300}@example.test", f"d{n}@x.test")
+                                            for n in range(20000)])
+    proc = subprocess.Popen([sys.executable, "-m", "ledger", "replay", "--config", str(config_file),
+                             "--sent", str(sent_box), "--received", str(received)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: any(b"-replay-" in k for k in redis_client.scan_iter(count=1000)), 30,
+                 "scratch keys")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    assert not [k for k in redis_client.scan_iter(count=1000) if b"-replay-" in k]
