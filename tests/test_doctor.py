@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import SECRET
 
 from ledger.cli import main
 from ledger.config import load_config
@@ -19,6 +18,7 @@ from ledger.ops import doctor
 from ledger.ops.postfix_conf import PostfixSettings, Service, _judge, milter_list, postfix_socket
 from ledger.store import REDIS_SETTINGS, Ledger
 from ledger.testbed.procs import RedisServer
+from tests.conftest import SECRET
 
 INBOUND = "unix:/run/sender-ledger/inbound.sock"
 OUTBOUND = "unix:/run/sender-ledger/outbound.sock"
