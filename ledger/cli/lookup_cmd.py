@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from ledger import services
 
     normalised = msgid.normalise(args.message_id)
-    if not normalised:
+    if not normalised or "@" not in normalised:
         raise CommandError(f"{args.message_id!r} is not a Message-ID")
     if not args.sender:
         raise CommandError("entries are bound to their sender: pass --sender ADDR "
