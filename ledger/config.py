@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ SECRET_ENV = "SENDER_LEDGER_SECRET"
 MIN_SECRET_BYTES = 16
 
 UNMATCHED_ACTIONS = ("reject", "tag", "accept")
+NO_REFERENCE_ACTIONS = ("reject", "tag", "accept")
 UNREACHABLE_ACTIONS = ("tempfail", "accept")
 LOG_ADDRESS_MODES = ("domain", "hash", "full")
 
@@ -54,11 +55,43 @@ class OutboundSettings:
 
 
 @dataclass(frozen=True)
+class NoReferenceSettings:
+    """What to do, per kind, with a candidate that names neither an original nor its recipients.
+
+    Defaults (ISSUE3-POLICY): virus notices and challenges are never wanted
+    unverified, ARF reports are wanted by the postmaster always, everything
+    else is tagged because real bounces without a reference exist (about one
+    in eight) and losing one costs more than tagging a stray one.
+    """
+
+    dsn: str = "tag"
+    bounce: str = "tag"
+    virus: str = "reject"
+    challenge: str = "reject"
+    subscription: str = "tag"
+    autoreply: str = "tag"
+    mdn: str = "tag"
+    arf: str = "accept"
+    unknown: str = "tag"
+
+    def as_dict(self) -> dict[str, str]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
 class InboundSettings:
     socket: str = "unix:/run/sender-ledger/inbound.sock"
     unmatched_action: str = "reject"
     unreachable_action: str = "tempfail"
-    max_bytes: int = 512 * 1024
+    # 128 KiB: a bounce's own text (plain + HTML NDR, ~10-40 KiB even base64-encoded),
+    # its delivery-status part and the returned original's header block (Received
+    # chains and DKIM signatures, ~2-20 KiB) all come before the original's body,
+    # which is never needed. See conf/sender-ledger.toml.
+    max_bytes: int = 128 * 1024
+    max_mime_depth: int = 8
+    max_mime_parts: int = 64
+    parse_seconds: float = 0.5
+    no_reference: NoReferenceSettings = NoReferenceSettings()
     trace_header: str = "X-Sender-Ledger"
     reject_text: str = (
         "Backscatter refused: this bounce or autoreply refers to no message sent from here"
@@ -132,6 +165,11 @@ def _build(cls: type, section: str, values: dict[str, Any]) -> Any:
             continue
         value = values[name]
         expected = type(getattr(defaults, name))
+        if is_dataclass(expected):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{section}.{name}: must be a table ([{section}.{name}])")
+            kwargs[name] = _build(expected, f"{section}.{name}", value)
+            continue
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if expected is tuple and isinstance(value, list):
@@ -179,6 +217,17 @@ def _validate(cfg: Config) -> None:
         )
     if cfg.inbound.max_bytes < 4096:
         raise ConfigError("inbound.max_bytes: must be at least 4096")
+    if not 1 <= cfg.inbound.max_mime_depth <= 100:
+        raise ConfigError("inbound.max_mime_depth: must be between 1 and 100")
+    if not 1 <= cfg.inbound.max_mime_parts <= 10000:
+        raise ConfigError("inbound.max_mime_parts: must be between 1 and 10000")
+    if not 0 < cfg.inbound.parse_seconds <= 30:
+        raise ConfigError("inbound.parse_seconds: must be above 0 and at most 30")
+    for kind, action in cfg.inbound.no_reference.as_dict().items():
+        if action not in NO_REFERENCE_ACTIONS:
+            raise ConfigError(
+                f"inbound.no_reference.{kind}: must be one of {', '.join(NO_REFERENCE_ACTIONS)}"
+            )
     for name in ("outbound.socket", "inbound.socket"):
         section, key = name.split(".")
         value = getattr(getattr(cfg, section), key)

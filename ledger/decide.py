@@ -1,19 +1,25 @@
 """Decide: from what was found and what the ledger says, the SMTP answer.
 
-Pure logic, no I/O: every branch is a unit test. The rules:
+Pure logic, no I/O: every branch is a unit test. The rules, in the order of
+ISSUE3-POLICY (R = the envelope recipients, our users):
 
-* a reference of the original is in the ledger for every recipient, within
-  its bounce budget -> accept (with a trace header);
-* otherwise -> the configured unmatched action; ``reject`` only when the
-  message has a recognised backscatter form (a heuristic alone may only tag);
-* the ledger could not be asked -> tempfail (or accept, if so configured):
-  our fault must never cost a real bounce.
+1. a reference of the original is in the ledger for every R, within its
+   bounce budget -> accept (with a trace header);
+2. else one of the original's stated recipients forms a recorded
+   (sender, recipient) pair with every R -> accept ("envelope");
+3. else references were found -> the configured unmatched action;
+4. else original recipients were found -> the unmatched action too;
+5. else (nothing to check) -> the per-kind ``no_reference`` setting.
+
+``reject`` only ever comes out for a recognised backscatter form: a
+heuristic alone is tagged. The ledger could not be asked -> tempfail (or
+accept, if so configured): our fault must never cost a real bounce.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ledger.check.detectors.base import Finding
 from ledger.store import Match
@@ -23,11 +29,19 @@ REJECT = "reject"
 TEMPFAIL = "tempfail"
 TAG = "tag"
 
+# ISSUE3-POLICY defaults for candidates with no reference and no original recipient.
+NO_REFERENCE_DEFAULTS: dict[str, str] = {
+    "dsn": TAG, "bounce": TAG, "virus": REJECT, "challenge": REJECT, "subscription": TAG,
+    "autoreply": TAG, "mdn": TAG, "arf": ACCEPT, "unknown": TAG,
+}
+
 
 @dataclass(frozen=True)
 class Policy:
     unmatched_action: str = REJECT
-    no_reference_action: str = TAG
+    # One action for every kind, overriding ``no_reference`` (None: use the table).
+    no_reference_action: str | None = None
+    no_reference: Mapping[str, str] = field(default_factory=lambda: dict(NO_REFERENCE_DEFAULTS))
     unreachable_action: str = TEMPFAIL
     matches_per_recipient: int = 3
     reject_text: str = "Backscatter refused"
@@ -90,19 +104,44 @@ def unreachable(policy: Policy, finding: Finding, error: str) -> Decision:
     return _finish(policy, action, f"ledger unreachable ({error})", finding)
 
 
+def no_reference_action(policy: Policy, kind: str) -> str:
+    if policy.no_reference_action is not None:
+        return policy.no_reference_action
+    return policy.no_reference.get(kind, policy.no_reference.get("unknown", TAG))
+
+
+def _envelope(recipients: Sequence[str], pairs: Mapping[str, Sequence[str]]) -> str | None:
+    """The envelope-check reason when every recipient recently wrote to an original recipient."""
+    if not recipients or not all(pairs.get(rcpt) for rcpt in recipients):
+        return None
+    named = sorted({addr for rcpt in recipients for addr in pairs[rcpt]})
+    return f"envelope: the recipient recently wrote to {', '.join(named[:3])}"
+
+
 def decide(
     policy: Policy,
     finding: Finding,
     recipients: Sequence[str],
     found: Mapping[str, Sequence[Match]],
+    pairs: Mapping[str, Sequence[str]] | None = None,
 ) -> Decision:
     """Decide a candidate.
 
     ``found`` maps each envelope recipient to the ledger entries that matched
-    one of the finding's references bound to that recipient.
+    one of the finding's references bound to that recipient; ``pairs`` maps
+    each envelope recipient to the original recipients it has a recorded
+    (sender, recipient) pair with.
     """
+    pairs = pairs or {}
     if not finding.references:
-        return _finish(policy, policy.no_reference_action,
+        envelope = _envelope(recipients, pairs)
+        if envelope:
+            return _finish(policy, ACCEPT, envelope, finding, matched=True)
+        if finding.recipients_of_original:
+            return _finish(policy, policy.unmatched_action,
+                           f"no recorded mail to the original's recipient(s) "
+                           f"({len(finding.recipients_of_original)} checked)", finding)
+        return _finish(policy, no_reference_action(policy, finding.kind),
                        f"{finding.kind} without a reference to an original", finding)
     if not recipients:
         return _finish(policy, policy.unmatched_action, "no recipients", finding)
@@ -122,7 +161,11 @@ def decide(
                        matched=True, matches=tuple(chosen))
     if exhausted:
         reason = "the original has already had as many bounces as it can cause"
-    elif len(recipients) > 1 and chosen:
+        return _finish(policy, policy.unmatched_action, reason, finding)
+    envelope = _envelope(recipients, pairs)
+    if envelope:
+        return _finish(policy, ACCEPT, envelope, finding, matched=True)
+    if len(recipients) > 1 and chosen:
         reason = "not every recipient sent the original"
     else:
         reason = f"no reference is in the ledger ({len(finding.references)} checked)"

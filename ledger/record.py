@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from redis.client import Pipeline
 
 from ledger import addresses, msgid
-from ledger.hashing import EntryHash, Hasher
+from ledger.hashing import MESSAGE, PAIR, EntryHash, Hasher
 from ledger.store import Ledger
 
 
@@ -41,11 +41,17 @@ class SentMessage:
         return found
 
 
+# A message to more recipients than this records pairs for the first ones only:
+# mass mail does not bounce back through the envelope check.
+MAX_PAIRS = 1000
+
+
 @dataclass(frozen=True)
 class RecordResult:
     message_id: str | None
     entries: tuple[EntryHash, ...]
     reason: str
+    pairs: tuple[EntryHash, ...] = ()
 
 
 class Recorder:
@@ -58,19 +64,34 @@ class Recorder:
         if not addresses.normalise(sent.mail_from):
             return RecordResult(None, (), "null sender: our own notification, not recorded")
         normalised = msgid.normalise(sent.message_id)
-        if not normalised:
-            return RecordResult(None, (), "no usable Message-ID")
         senders = sent.sender_addresses()
+        if not normalised:
+            return RecordResult(None, (), "no usable Message-ID (envelope pairs only)",
+                                self.pairs(sent, senders))
         entries = tuple(self.hasher.message(normalised, s) for s in senders)
-        return RecordResult(normalised, entries, f"recorded for {len(senders)} sender address(es)")
+        return RecordResult(normalised, entries, f"recorded for {len(senders)} sender address(es)",
+                            self.pairs(sent, senders))
+
+    def pairs(self, sent: SentMessage, senders: list[str]) -> tuple[EntryHash, ...]:
+        """One (sender, recipient) entry per sender address and recipient (the envelope check)."""
+        recipients = list(dict.fromkeys(addresses.normalise(r) for r in sent.recipients))
+        return tuple(dict.fromkeys(
+            self.hasher.pair(sender, rcpt)
+            for rcpt in recipients[:MAX_PAIRS] if rcpt
+            for sender in senders
+        ))
 
     def record(self, sent: SentMessage, extra: Callable[[Pipeline], object] | None = None) -> RecordResult:
-        """Store the message's entries. Raises :class:`ledger.store.LedgerUnavailable`.
+        """Store the message's entries and pairs in one round trip.
 
-        ``extra`` rides in the same round trip (see :meth:`Ledger.record`); it
-        is only called when there is something to record.
+        ``extra`` rides in the same round trip (see :meth:`Ledger.record_kinds`);
+        it is only called when there is something to record. Raises
+        :class:`ledger.store.LedgerUnavailable`.
         """
         result = self.entries(sent)
-        if result.entries:
-            self.ledger.record(result.entries, recipients=max(1, len(sent.recipients)), extra=extra)
+        if result.entries or result.pairs:
+            self.ledger.record_kinds([
+                (MESSAGE, result.entries, max(1, len(sent.recipients))),
+                (PAIR, result.pairs, 1),
+            ], extra=extra)
         return result

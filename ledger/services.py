@@ -6,7 +6,7 @@ from ledger.config import Config
 from ledger.hashing import Hasher
 from ledger.record import Recorder
 from ledger.store import Ledger, client_for
-from ledger.verdict import Inspector, policy_from
+from ledger.verdict import Inspector, limits_from, policy_from
 
 
 def open_ledger(cfg: Config) -> Ledger:
@@ -23,4 +23,5 @@ def recorder_for(cfg: Config, ledger: Ledger | None = None) -> Recorder:
 
 
 def inspector_for(cfg: Config, ledger: Ledger | None = None) -> Inspector:
-    return Inspector(ledger or open_ledger(cfg), hasher_for(cfg), policy_from(cfg), cfg.inbound.max_bytes)
+    return Inspector(ledger or open_ledger(cfg), hasher_for(cfg), policy_from(cfg), cfg.inbound.max_bytes,
+                     limits_from(cfg))

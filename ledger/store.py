@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -191,18 +191,37 @@ class Ledger:
         same pipeline; their replies and errors are ignored, so they can never
         turn a good record into a failure.
         """
+        return self.record_kinds([(kind, entries, recipients)], day, extra)
+
+    def record_kinds(
+        self,
+        batches: Sequence[tuple[bytes, Iterable[EntryHash], int]],
+        day: int | None = None,
+        extra: Callable[[Pipeline], object] | None = None,
+    ) -> int:
+        """Record several batches of (kind, entries, recipients) in one round trip.
+
+        The outbound side stores a message's entries and its (sender,
+        recipient) pairs together, so a message costs one round trip however
+        many kinds it yields (``extra`` as for :meth:`record`). Returns how
+        many entries were new.
+        """
         day = today() if day is None else day
-        value = max(1, min(recipients, RECIPIENT_CAP))
         keys: dict[str, list[bytes]] = defaultdict(list)
-        for entry in entries:
-            keys[self.key(entry.bucket, day, kind)].append(entry.field)
+        values: dict[str, int] = {}
+        for kind, entries, recipients in batches:
+            value = max(1, min(recipients, RECIPIENT_CAP))
+            for entry in entries:
+                key = self.key(entry.bucket, day, kind)
+                keys[key].append(entry.field)
+                values[key] = value
         if not keys:
             return 0
         try:
             pipe = self.client.pipeline(transaction=False)
             for key, fields in keys.items():
                 for field in fields:
-                    pipe.hsetnx(key, field, value)
+                    pipe.hsetnx(key, field, values[key])
                 pipe.expireat(key, self.expires_at(day))
             if extra is not None:
                 extra(pipe)
@@ -226,21 +245,38 @@ class Ledger:
         kind: bytes = MESSAGE,
         day: int | None = None,
     ) -> dict[EntryHash, Match]:
-        """Look up many entries at once: one script call per bucket, one round trip."""
-        unique = list(dict.fromkeys(entries))
-        if not unique:
-            return {}
+        """Look up many entries of one kind at once (one round trip)."""
+        return self.find_kinds({kind: entries}, day).get(kind, {})
+
+    def find_kinds(
+        self,
+        requests: Mapping[bytes, Sequence[EntryHash]],
+        day: int | None = None,
+    ) -> dict[bytes, dict[EntryHash, Match]]:
+        """Look up entries of several kinds: one script call per (kind, bucket), one round trip.
+
+        The inbound check asks for a candidate's references and its
+        (sender, recipient) pairs together, so the envelope check costs no
+        second round trip.
+        """
         days = self.window(day)
-        by_bucket: dict[int, list[EntryHash]] = defaultdict(list)
-        for entry in unique:
-            by_bucket[entry.bucket].append(entry)
+        groups: list[tuple[bytes, list[EntryHash]]] = []
+        for kind, entries in requests.items():
+            by_bucket: dict[int, list[EntryHash]] = defaultdict(list)
+            for entry in dict.fromkeys(entries):
+                by_bucket[entry.bucket].append(entry)
+            groups.extend((kind, group) for group in by_bucket.values())
+        found: dict[bytes, dict[EntryHash, Match]] = {kind: {} for kind in requests}
+        if not groups:
+            return found
         for attempt in (1, 2):
             try:
                 if self._use_function is None:
                     self._load_code()
                 pipe = self.client.pipeline(transaction=False)
-                for bucket, group in by_bucket.items():
-                    keys = [self.key(bucket, d, kind) for d in days]
+                for kind, group in groups:
+                    # one bucket per call: all its day keys (of any kind) share a hash slot
+                    keys = [self.key(group[0].bucket, d, kind) for d in days]
                     fields = [e.field for e in group]
                     if self._use_function:
                         pipe.fcall_ro(FUNCTION_NAME, len(keys), *keys, *fields)
@@ -255,12 +291,11 @@ class Ledger:
                 raise LedgerUnavailable(str(exc)) from exc
             except redis.RedisError as exc:
                 raise LedgerUnavailable(str(exc)) from exc
-        found: dict[EntryHash, Match] = {}
-        for group, reply in zip(by_bucket.values(), replies, strict=True):
+        for (kind, group), reply in zip(groups, replies, strict=True):
             for entry, hit in zip(group, reply, strict=True):
                 if hit:
                     position, value = int(hit[0]), int(hit[1])
-                    found[entry] = Match(
+                    found[kind][entry] = Match(
                         entry=entry,
                         day=days[position - 1],
                         recipients=value % MATCH_STEP,

@@ -10,10 +10,10 @@ import logging
 from collections.abc import Iterable
 
 from ledger import addresses
-from ledger.check import Candidate, Envelope, Finding, examine, parse, screen
+from ledger.check import Candidate, Envelope, Finding, Limits, examine, parse, screen
 from ledger.config import Config
 from ledger.decide import Decision, Policy, decide, ordinary, unreachable
-from ledger.hashing import EntryHash, Hasher
+from ledger.hashing import MESSAGE, PAIR, EntryHash, Hasher
 from ledger.store import Ledger, LedgerUnavailable, Match
 
 log = logging.getLogger("sender-ledger.inbound")
@@ -22,6 +22,7 @@ log = logging.getLogger("sender-ledger.inbound")
 def policy_from(cfg: Config) -> Policy:
     return Policy(
         unmatched_action=cfg.inbound.unmatched_action,
+        no_reference=cfg.inbound.no_reference.as_dict(),
         unreachable_action=cfg.inbound.unreachable_action,
         matches_per_recipient=cfg.ledger.matches_per_recipient,
         reject_text=cfg.inbound.reject_text,
@@ -29,12 +30,24 @@ def policy_from(cfg: Config) -> Policy:
     )
 
 
+def limits_from(cfg: Config) -> Limits:
+    return Limits(
+        max_bytes=cfg.inbound.max_bytes,
+        max_depth=cfg.inbound.max_mime_depth,
+        max_parts=cfg.inbound.max_mime_parts,
+        parse_seconds=cfg.inbound.parse_seconds,
+    )
+
+
 class Inspector:
-    def __init__(self, ledger: Ledger, hasher: Hasher, policy: Policy, max_bytes: int) -> None:
+    def __init__(self, ledger: Ledger, hasher: Hasher, policy: Policy, max_bytes: int,
+                 limits: Limits | None = None) -> None:
         self.ledger = ledger
         self.hasher = hasher
         self.policy = policy
         self.max_bytes = max_bytes
+        base = limits or Limits()
+        self.limits = Limits(max_bytes, base.max_depth, base.max_parts, base.parse_seconds)
 
     @staticmethod
     def screen(mail_from: str, headers: Iterable[tuple[str, str]]) -> Candidate | None:
@@ -42,27 +55,35 @@ class Inspector:
 
     def inspect(self, envelope: Envelope, raw: bytes, candidate: Candidate | None = None) -> Decision:
         """Decide one message. ``candidate`` is the header-stage verdict, if known."""
-        parsed = parse(raw, envelope, self.max_bytes)
+        parsed = parse(raw, envelope, limits=self.limits)
         if candidate is None:
             candidate = screen(envelope.mail_from, parsed.message.items())
         if candidate is None:
             return ordinary()
         finding = examine(parsed) or Finding("unknown", (), form=False, detector="screen")
         recipients = [addresses.normalise(r) for r in envelope.recipients]
-        if not finding.references:
-            return decide(self.policy, finding, recipients, {})
         wanted: dict[EntryHash, str] = {}
         for rcpt in recipients:
             for ref in finding.references:
                 wanted[self.hasher.message(ref, rcpt)] = rcpt
+        wanted_pairs: dict[EntryHash, tuple[str, str]] = {}
+        for rcpt in recipients:
+            for other in finding.recipients_of_original:
+                wanted_pairs[self.hasher.pair(rcpt, other)] = (rcpt, other)
+        if not wanted and not wanted_pairs:
+            return decide(self.policy, finding, recipients, {})
         try:
-            hits = self.ledger.find(list(wanted))
+            hits = self.ledger.find_kinds({MESSAGE: list(wanted), PAIR: list(wanted_pairs)})
         except LedgerUnavailable as exc:
             return unreachable(self.policy, finding, str(exc).splitlines()[0][:120])
         found: dict[str, list[Match]] = {}
-        for entry, match in hits.items():
+        for entry, match in hits.get(MESSAGE, {}).items():
             found.setdefault(wanted[entry], []).append(match)
-        return decide(self.policy, finding, recipients, found)
+        pairs: dict[str, list[str]] = {}
+        for entry in hits.get(PAIR, {}):
+            rcpt, other = wanted_pairs[entry]
+            pairs.setdefault(rcpt, []).append(other)
+        return decide(self.policy, finding, recipients, found, pairs)
 
     def count(self, decision: Decision) -> None:
         """Count an accepted bounce against its originals' budgets (best effort)."""

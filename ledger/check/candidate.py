@@ -1,25 +1,34 @@
 """Header-stage screening: is this message a backscatter candidate at all?
 
-Runs at end of headers, before any body byte is read. Ordinary mail (a real
-sender and no report or autoreply marker) returns None and is accepted at once
-by the inbound milter; everything else goes on to the detectors.
+Runs at end of headers for every inbound message, before any body byte is
+read, so it looks only at the envelope and the header fields and uses
+precompiled patterns (ledger.check.patterns). Ordinary mail (a real sender
+and no report, autoreply, notice or challenge marker) returns None and is
+accepted at once by the inbound milter; everything else goes on to the
+detectors. A candidate is not a verdict: the body decides what it is.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ledger import addresses
-
-DAEMON_LOCALPARTS = frozenset({"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"})
-BOUNCE_SUBJECT = re.compile(
-    r"undeliver|delivery (status|fail|notification|report|problem)|returned mail|"
-    r"failure notice|mail delivery|non[- ]?delivery|could not be delivered|"
-    r"delivery has failed|warning: could not send|mail system error",
-    re.IGNORECASE,
+from ledger.check.message import header_text
+from ledger.check.patterns import (
+    AUTOREPLY_SUBJECT,
+    BOUNCE_SUBJECT,
+    CHALLENGE_HEADERS,
+    CHALLENGE_SUBJECT,
+    DAEMON_LOCALPARTS,
+    NOT_VIRUS_SUBJECT,
+    NOTICE_LOCALPARTS,
+    SUBSCRIPTION_SUBJECT,
+    VIRUS_SUBJECT,
+    is_autoreply_header,
 )
+
+_TMDA_AGENT = "tmda"
 
 
 @dataclass(frozen=True)
@@ -29,24 +38,51 @@ class Candidate:
     marker: str
 
 
+def _subject_marker(subject: str, from_daemon: bool, from_notice: bool) -> str | None:
+    if from_daemon and BOUNCE_SUBJECT.search(subject):
+        return "MAILER-DAEMON/postmaster From with a bounce subject"
+    if AUTOREPLY_SUBJECT.search(subject):
+        return "autoreply subject"
+    if VIRUS_SUBJECT.search(subject) and not NOT_VIRUS_SUBJECT.search(subject):
+        return "virus notice subject"
+    if CHALLENGE_SUBJECT.search(subject):
+        return "challenge subject"
+    if SUBSCRIPTION_SUBJECT.search(subject):
+        return "subscription confirmation subject"
+    if from_notice:
+        return "From a scanner or challenge/response system"
+    return None
+
+
 def screen(mail_from: str, headers: Iterable[tuple[str, str]]) -> Candidate | None:
     """Return why the message is a candidate, or None for ordinary mail."""
     if addresses.normalise(mail_from) == addresses.NULL_SENDER:
         return Candidate("null sender")
     subject = ""
-    daemon_from = False
+    from_daemon = from_notice = False
     for name, value in headers:
         lname = name.lower()
-        if lname == "content-type" and value.strip().lower().startswith("multipart/report"):
-            return Candidate("multipart/report")
-        if lname == "auto-submitted" and value.split(";")[0].strip().lower() not in ("", "no"):
-            return Candidate(f"Auto-Submitted: {value.split(';')[0].strip()[:40]}")
-        if lname == "from":
-            daemon_from = any(
-                addresses.local_part(a) in DAEMON_LOCALPARTS for a in addresses.from_header(value)
-            )
+        if lname == "content-type":
+            if value.strip().lower().startswith("multipart/report"):
+                return Candidate("multipart/report")
+        elif lname == "auto-submitted":
+            token = value.split(";")[0].strip().lower()
+            if token not in ("", "no"):
+                return Candidate(f"Auto-Submitted: {token[:40]}")
+        elif lname == "from":
+            senders = addresses.from_header(value)
+            parts = [addresses.local_part(a) for a in senders]
+            from_daemon = any(p in DAEMON_LOCALPARTS for p in parts)
+            from_notice = any(p in NOTICE_LOCALPARTS for p in parts)
         elif lname == "subject":
             subject = value
-    if daemon_from and BOUNCE_SUBJECT.search(subject):
-        return Candidate("MAILER-DAEMON/postmaster From with a bounce subject")
-    return None
+        elif lname in CHALLENGE_HEADERS:
+            return Candidate(f"{name} header")
+        elif lname == "x-delivery-agent" and _TMDA_AGENT in value.lower():
+            return Candidate("X-Delivery-Agent: TMDA")
+        elif is_autoreply_header(lname, value):
+            return Candidate(f"{name}: {value.strip()[:40]}")
+    if not subject and not from_notice:
+        return None
+    marker = _subject_marker(header_text(subject), from_daemon, from_notice)
+    return Candidate(marker) if marker else None

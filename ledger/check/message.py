@@ -1,16 +1,20 @@
 """A bounded view of a received message for the detectors.
 
 Parsing is the one place where hostile input meets our code, so everything
-here is capped: how many bytes are parsed, how deep MIME nests, how many parts
-are visited and how much decoded text a part may yield. A message past a limit
-is examined on what was read.
+here is capped: how many bytes are parsed, how many MIME parts (and so how
+deep they nest) the parser may build, how much decoded text a part may yield,
+and how long the detectors may spend. A message past a limit is examined on
+what was read.
 """
 
 from __future__ import annotations
 
 import email
+import email.header
 import email.message
 import email.policy
+import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -19,6 +23,25 @@ from ledger import msgid
 MAX_DEPTH = 8
 MAX_PARTS = 64
 MAX_TEXT_CHARS = 256 * 1024
+PARSE_SECONDS = 0.5
+
+# Every MIME part but the top one starts with its own Content-Type line, so
+# cutting the input before the (max_parts+1)-th one bounds the parser's work
+# (parts and nesting) before it starts; the stdlib parser recurses per level.
+_CONTENT_TYPE_LINE = re.compile(rb"(?im)^content-type[ \t]*:")
+_HTML_DROP = re.compile(r"(?is)<(style|script|head)\b.*?</\1\s*>|<!--.*?-->")
+_HTML_BREAK = re.compile(r"(?i)<(?:br|/p|/div|/tr|/li|/h[1-6]|/pre|/table|p|div|tr|pre)\b[^<>]{0,500}>")
+_HTML_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9:-]{0,30}(?:\s[^<>]{0,2000})?/?>")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much of a candidate is read and parsed, and for how long."""
+
+    max_bytes: int = 128 * 1024
+    max_depth: int = MAX_DEPTH
+    max_parts: int = MAX_PARTS
+    parse_seconds: float = PARSE_SECONDS
 
 
 @dataclass
@@ -36,10 +59,10 @@ class Envelope:
 
 
 def _charset(part: email.message.Message) -> str:
-    charset = part.get_content_charset() or "utf-8"
     try:
+        charset = part.get_content_charset() or "utf-8"
         "".encode(charset)
-    except (LookupError, ValueError):
+    except (LookupError, ValueError, TypeError):
         return "latin-1"
     return charset
 
@@ -75,12 +98,40 @@ def decoded_text(part: email.message.Message, limit: int = MAX_TEXT_CHARS) -> st
     return payload[: limit * 2].decode(_charset(part), "replace")[:limit]
 
 
+def html_to_text(html_text: str) -> str:
+    """Tags out, line breaks kept; entities stay escaped (quoted.unescape undoes them)."""
+    text = _HTML_DROP.sub(" ", html_text)
+    text = _HTML_BREAK.sub("\n", text)
+    return _HTML_TAG.sub("", text)
+
+
+def part_text(part: email.message.Message) -> str:
+    """A text part as plain text: HTML is reduced to its text, line breaks kept."""
+    text = decoded_text(part)
+    if part.get_content_subtype() == "html":
+        text = html_to_text(text)
+    return text
+
+
 def attached_message(part: email.message.Message) -> email.message.Message | None:
     """The message inside a ``message/rfc822`` (or ``message/global``) part."""
     payload = part.get_payload()
     if isinstance(payload, list) and payload and isinstance(payload[0], email.message.Message):
         return payload[0]
     return None
+
+
+def header_text(value: object) -> str:
+    """A header value as text, RFC 2047 encoded words decoded (never raises)."""
+    if value is None:
+        return ""
+    text = str(value)
+    if "=?" not in text:
+        return text
+    try:
+        return str(email.header.make_header(email.header.decode_header(text)))
+    except Exception:  # malformed encoded words: the raw text will do for matching
+        return text
 
 
 @dataclass
@@ -90,6 +141,9 @@ class ParsedMessage:
     message: email.message.Message
     envelope: Envelope
     truncated: bool = False
+    limits: Limits = field(default_factory=Limits)
+    deadline: float = field(default_factory=lambda: time.monotonic() + PARSE_SECONDS)
+    _text: str | None = field(default=None, repr=False)
 
     @property
     def own_id(self) -> str | None:
@@ -100,24 +154,35 @@ class ParsedMessage:
         value = self.message.get(name)
         return None if value is None else str(value)
 
+    def decoded_header(self, name: str) -> str:
+        return header_text(self.message.get(name))
+
     @property
     def content_type(self) -> str:
         return self.message.get_content_type()
 
-    def parts(self, into_attached: bool = False) -> Iterator[tuple[int, email.message.Message]]:
+    def expired(self) -> bool:
+        """True once the time bound is spent; detectors then stop where they are."""
+        if time.monotonic() > self.deadline:
+            self.truncated = True
+            return True
+        return False
+
+    def parts(self, into_attached: bool = False,
+              root: email.message.Message | None = None) -> Iterator[tuple[int, email.message.Message]]:
         """(depth, part) for every MIME part, depth-first, within the caps.
 
         An attached message (``message/rfc822``) is yielded but not entered
         unless ``into_attached``: the original's own body and headers are
         not the bounce's words.
         """
-        stack: list[tuple[int, email.message.Message]] = [(0, self.message)]
+        stack: list[tuple[int, email.message.Message]] = [(0, root or self.message)]
         seen = 0
-        while stack and seen < MAX_PARTS:
+        while stack and seen < self.limits.max_parts and not self.expired():
             depth, part = stack.pop()
             seen += 1
             yield depth, part
-            if depth >= MAX_DEPTH or not part.is_multipart():
+            if depth >= self.limits.max_depth or not part.is_multipart():
                 continue
             if part.get_content_maintype() == "message" and not into_attached:
                 continue
@@ -128,19 +193,54 @@ class ParsedMessage:
                     if isinstance(child, email.message.Message)
                 )
 
-    def text_parts(self) -> Iterator[tuple[email.message.Message, str]]:
-        """Every text/* part of the bounce itself with its decoded text."""
-        for _, part in self.parts():
-            if part.get_content_maintype() == "text":
-                yield part, decoded_text(part)
+    def text_parts(self, root: email.message.Message | None = None
+                   ) -> Iterator[tuple[email.message.Message, str]]:
+        """Every text/* part of the bounce itself with its text (HTML reduced to text)."""
+        for _, part in self.parts(root=root):
+            if part.get_content_maintype() == "text" and part.get_content_subtype() != "rfc822-headers":
+                yield part, part_text(part)
 
 
-def parse(raw: bytes, envelope: Envelope | None = None, max_bytes: int = 512 * 1024) -> ParsedMessage:
-    """Parse at most ``max_bytes`` of a message. Never raises on bad input."""
-    truncated = len(raw) > max_bytes
-    data = raw[:max_bytes]
+    def body_text(self, limit: int = 64 * 1024) -> str:
+        """The bounce's own text parts joined (HTML reduced), capped; computed once.
+
+        Detectors search it for their marker lines; the attached original is
+        not in it.
+        """
+        if self._text is None:
+            texts: list[str] = []
+            size = 0
+            for _, text in self.text_parts():
+                texts.append(text[: limit - size])
+                size += len(texts[-1])
+                if size >= limit:
+                    break
+            self._text = "\n".join(texts)
+        return self._text
+
+
+def bounded_input(raw: bytes, limits: Limits) -> tuple[bytes, bool]:
+    """The prefix of ``raw`` the parser may see: at most max_bytes and max_parts parts."""
+    data = raw[: limits.max_bytes]
+    truncated = len(raw) > limits.max_bytes
+    for count, match in enumerate(_CONTENT_TYPE_LINE.finditer(data), start=1):
+        if count > limits.max_parts:
+            return data[: match.start()], True
+    return data, truncated
+
+
+def parse(raw: bytes, envelope: Envelope | None = None, max_bytes: int | None = None,
+          limits: Limits | None = None) -> ParsedMessage:
+    """Parse a bounded prefix of a message. Never raises on bad input."""
+    limits = limits or Limits()
+    if max_bytes is not None:
+        limits = Limits(max_bytes, limits.max_depth, limits.max_parts, limits.parse_seconds)
+    started = time.monotonic()
+    data, truncated = bounded_input(raw, limits)
     try:
         message = email.message_from_bytes(data, policy=email.policy.compat32)
-    except Exception:  # the stdlib parser is lenient; this is a last resort
+    except Exception:  # RecursionError on pathological nesting, or worse: read nothing
         message = email.message.Message()
-    return ParsedMessage(message=message, envelope=envelope or Envelope(), truncated=truncated)
+        truncated = True
+    return ParsedMessage(message=message, envelope=envelope or Envelope(), truncated=truncated,
+                         limits=limits, deadline=started + limits.parse_seconds)

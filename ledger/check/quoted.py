@@ -1,26 +1,34 @@
-"""Find the ``Message-ID:`` of an original whose headers are quoted as text.
+"""Find the original's header block (and its Message-ID) in quoted text.
 
 Bounces quote the original's header block in a ``text/rfc822-headers`` part
 or inline in a text part, and real MTAs do that untidily: indented, ``> ``
-quoted, folded over two lines, with HTML-escaped brackets. Only the
-``Message-ID`` header line counts; ``In-Reply-To`` and ``References`` of the
-quoted original name *other* messages and are ignored.
+quoted, folded over two lines, with HTML-escaped brackets (sometimes escaped
+twice), CRLF and LF mixed. The text is split into *header blocks* (runs of
+``Name: value`` lines with their continuation lines, sharing one quote
+prefix, ended by a blank line), and only the Message-ID field of the first
+block that looks like a whole message header counts: the original's body,
+its ``In-Reply-To``/``References`` and a forwarded bounce's own header block
+never give a reference.
 """
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
-from ledger import msgid
+from ledger import addresses, msgid
+from ledger.check.patterns import BOUNCE_SUBJECT, DAEMON_LOCALPARTS
 
-# A Message-ID header line, possibly quoted ("> ", "| ") or indented; the value
-# may continue on the next line (folding).
-_MESSAGE_ID_LINE = re.compile(
-    r"^[ \t>|]*(?:resent-)?message-id[ \t]*:[ \t]*(?P<value>[^\n]*)"
-    r"(?P<cont>(?:\n[ \t>|]*[ \t]+[^\n:]*)?)",
-    re.IGNORECASE | re.MULTILINE,
-)
+MAX_LINES = 20000
+MAX_LINE = 2000
+
+_HEADER = re.compile(r"(?P<name>[A-Za-z][A-Za-z0-9_-]{0,60})[ \t]*:[ \t]*(?P<value>.*)")
+_QUOTE = re.compile(r"[ \t]*(?:[>|][ \t]?)*")
+# Fields that only a message header has (a prose "Subject: x / Sent: y" block has none).
+_MESSAGE_FIELDS = frozenset({"received", "message-id", "return-path", "mime-version", "dkim-signature",
+                             "x-mailer", "user-agent", "content-type", "authentication-results"})
 
 
 def unescape(text: str) -> str:
@@ -32,17 +40,155 @@ def unescape(text: str) -> str:
     return text
 
 
-def header_block_ids(text: str) -> list[str]:
-    """Message-IDs from ``Message-ID:`` lines of quoted header text, in order."""
-    text = unescape(text.replace("\r\n", "\n").replace("\r", "\n"))
-    found: list[str] = []
-    for match in _MESSAGE_ID_LINE.finditer(text):
-        if match.group(0).lstrip(" \t>|").lower().startswith("resent-"):
+@dataclass
+class HeaderBlock:
+    """One quoted header block: lower-cased field names with unfolded values, in order."""
+
+    fields: list[tuple[str, str]] = field(default_factory=list)
+    start: int = 0  # line number of its first line
+
+    def get(self, name: str) -> str | None:
+        for fname, value in self.fields:
+            if fname == name:
+                return value
+        return None
+
+    @property
+    def names(self) -> set[str]:
+        return {name for name, _ in self.fields}
+
+    def is_message_header(self) -> bool:
+        """A whole message header, not a prose list of two labelled lines."""
+        names = self.names
+        if "message-id" in names:
+            return True
+        return "from" in names and bool(names & (_MESSAGE_FIELDS | {"date"}))
+
+    def is_bounce_header(self) -> bool:
+        """The header of a bounce (quoted by a bounce of a bounce, or forwarded by a person)."""
+        if (self.get("return-path") or "").replace(" ", "") == "<>":
+            return True
+        senders = addresses.from_header(self.get("from"))
+        if any(addresses.local_part(a) in DAEMON_LOCALPARTS for a in senders):
+            return True
+        ctype = (self.get("content-type") or "").lower()
+        if ctype.lstrip().startswith("multipart/report"):
+            return True
+        return bool(senders == [] and BOUNCE_SUBJECT.search(self.get("subject") or ""))
+
+    def message_id(self) -> str | None:
+        value = self.get("message-id")
+        normalised = msgid.normalise(value) if value else None
+        return normalised if normalised and "@" in normalised else None
+
+
+def lines_of(text: str) -> list[str]:
+    """Text as lines: CR, LF and CRLF all end a line; bounded count and length."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
+    return [line[:MAX_LINE] for line in text.split("\n", MAX_LINES)[:MAX_LINES]]
+
+
+def header_blocks(text: str) -> Iterator[HeaderBlock]:
+    """Every quoted header block of ``text`` with at least one field, in order."""
+    lines = lines_of(unescape(text))
+    block: HeaderBlock | None = None
+    depth = indent = 0
+    for number, line in enumerate(lines):
+        quote = _QUOTE.match(line)
+        prefix = quote.group(0) if quote else ""
+        rest = line[len(prefix):]
+        level = prefix.count(">") + prefix.count("|")
+        lead = len(prefix) - len(prefix.rstrip(" \t")) if level else len(prefix)
+        if block is not None and level == depth and rest and (
+            lead > indent or (lead == indent and rest[:1] in " \t")
+        ) and block.fields:
+            name, value = block.fields[-1]
+            block.fields[-1] = (name, value + " " + rest.strip())
             continue
-        value = match.group("value")
-        if ">" not in value:
-            value += re.sub(r"^[ \t>|]*", "", match.group("cont"))
-        normalised = msgid.normalise(value)
-        if normalised and "@" in normalised and normalised not in found:
-            found.append(normalised)
+        match = _HEADER.fullmatch(rest) if rest else None
+        if match and (block is None or (level == depth and lead == indent)):
+            if block is None:
+                block = HeaderBlock(start=number)
+                depth, indent = level, lead
+            block.fields.append((match.group("name").lower(), match.group("value").strip()))
+            continue
+        if block is not None:
+            yield block
+            block = None
+        if match:  # a header line at another quote level starts a new block
+            block = HeaderBlock(start=number)
+            depth, indent = level, lead
+            block.fields.append((match.group("name").lower(), match.group("value").strip()))
+    if block is not None:
+        yield block
+
+
+def original_block(text: str) -> HeaderBlock | None:
+    """The first quoted whole-message header block that is not itself a bounce's."""
+    for block in header_blocks(text):
+        if block.is_message_header() and not block.is_bounce_header():
+            return block
+    return None
+
+
+def header_block_ids(text: str) -> list[str]:
+    """The original's Message-ID from quoted header text (empty list if none)."""
+    block = original_block(text)
+    ref = block.message_id() if block is not None else None
+    return [ref] if ref else []
+
+
+def prose(text: str) -> str:
+    """The text before the original's quoted header block: the bounce's own words."""
+    block = original_block(text)
+    if block is None:
+        return text
+    return "\n".join(lines_of(unescape(text))[: block.start])
+
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+_ADDR = rf"[^\s<>()\[\]\",;:@]{{1,64}}@{_LABEL}(?:\.{_LABEL})+"
+_RECIPIENT_LINES = tuple(re.compile(p, re.IGNORECASE) for p in (
+    # qmail, Postfix, Yahoo, Courier: "<bob@example.com>: ..."; Sendmail: "<bob@...>... User unknown"
+    rf"^<(?P<a>{_ADDR})>(?::|\.\.\.|\s*$|\s*\()",
+    # OpenSMTPD, Exim filter: "bob@example.com: 550 ..."
+    rf"^(?P<a>{_ADDR}):\s",
+    # an address alone on its line (Exim, Gmail, Exchange, Lotus Notes), maybe with a name or a date
+    rf"^(?:\"?[^\"<>:@()]{{0,60}}\"?\s*)?[<(\[]?(?P<a>{_ADDR})[>)\]]?(?:\s*[<(\[]{_ADDR}[>)\]])?"
+    r"(?:\s+on\s.{0,60})?\s*[.,]?$",
+    # Sendmail: "550 5.1.1 <bob@example.com>... User unknown" (V5: "550 bob@example.com... ")
+    rf"^\d{{3}}[ -](?:\d\.\d{{1,3}}\.\d{{1,3}}\s+)?<?(?P<a>{_ADDR})>?\.\.\.",
+))
+_RECIPIENT_PHRASES = re.compile(
+    r"(?:original-recipient|final-recipient|recipient(?:\(s\))?(?: address(?:es)?)?|unknown user|"
+    r"user unknown|invalid recipient|destinataire|empf[äa]nger|destinatario|ontvanger|mottagare|"
+    r"message to|delivered to|delivery to|addressed to|failed for|rejected for|undeliverable to|"
+    r"following (?:recipient|address)(?:\(?e?s\)?)?)"
+    rf"\s*:?\s*(?:rfc822\s*;\s*)?[<(\[]?(?P<a>{_ADDR})",
+    re.IGNORECASE,
+)
+
+
+def recipients_in(text: str, exclude: frozenset[str] = frozenset()) -> list[str]:
+    """Addresses a bounce's prose names as the failed recipients of the original, in order."""
+    found: list[str] = []
+
+    def add(address: str) -> None:
+        norm = addresses.normalise(address.rstrip("."))
+        if (norm and "@" in norm and norm not in exclude and norm not in found
+                and addresses.local_part(norm) not in DAEMON_LOCALPARTS):
+            found.append(norm)
+
+    for line in lines_of(text):
+        quote = _QUOTE.match(line)
+        stripped = line[quote.end() if quote else 0:].strip()
+        if "@" not in stripped:
+            continue
+        for pattern in _RECIPIENT_LINES:
+            match = pattern.search(stripped)
+            if match:
+                add(match.group("a"))
+                break
+        for match in _RECIPIENT_PHRASES.finditer(stripped):
+            add(match.group("a"))
     return found

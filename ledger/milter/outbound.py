@@ -70,9 +70,9 @@ class OutboundMilter(Milter.Base):
             result = self.recorder.record(self.sent, extra=self.observer.record_hook())
             outcome = RECORDED if result.entries else SKIPPED
             log.info(
-                "record qid=%s from=<%s> rcpts=%d entries=%d reason=%r",
+                "record qid=%s from=<%s> rcpts=%d entries=%d pairs=%d reason=%r",
                 queue_id, self.sent.mail_from.strip("<>"), len(self.sent.recipients),
-                len(result.entries), result.reason,
+                len(result.entries), len(result.pairs), result.reason,
             )
         except LedgerUnavailable as exc:
             outcome = FAILED

@@ -1,37 +1,48 @@
-"""RFC 3834 automatic responses: vacation notices and other autoreplies.
+"""Automatic replies: vacation and out-of-office notices (RFC 3834 and older habits).
 
-An autoreply names the message it answers in ``In-Reply-To`` and
-``References``; the last ``References`` entry is the message replied to.
+A recognised form is any of the headers auto-responders set:
+``Auto-Submitted: auto-replied`` (RFC 3834), ``X-Autoreply``/``X-Autorespond``,
+``Precedence: auto_reply``, ``X-Apple-Action`` (Apple's vacation rules) or
+Exchange's OOF marker. ``Auto-Submitted: auto-generated`` alone marks
+notifications of every sort (cron, ticket systems), and a localised
+"Out of office" subject is only a pattern: both may tag, never reject.
+
+The reference is ``In-Reply-To``/``References`` (or quoted headers), and
+the original went to the replier, the ``From`` of the autoreply.
 """
 
 from __future__ import annotations
 
-from ledger import msgid
 from ledger.check.detectors.base import Finding
+from ledger.check.extract import original_references, reply_references, sender_addresses
 from ledger.check.message import ParsedMessage
+from ledger.check.patterns import AUTOREPLY_SUBJECT, is_autoreply_header
 
 
-def reply_references(message: ParsedMessage) -> list[str]:
-    """In-Reply-To first, then References newest first."""
-    refs = msgid.all_in_header(message.header("In-Reply-To"))
-    for ref in reversed(msgid.all_in_header(message.header("References"))):
-        if ref not in refs:
-            refs.append(ref)
-    return refs
+def _header_form(message: ParsedMessage) -> tuple[bool, bool]:
+    """(auto-replied form, auto-generated hint) from the headers."""
+    auto = (message.header("Auto-Submitted") or "").split(";")[0].strip().lower()
+    if auto == "auto-replied":
+        return True, False
+    if any(is_autoreply_header(name, str(value)) for name, value in message.message.items()):
+        return True, False
+    exchange = message.header("X-MS-Exchange-Inbox-Rules-Loop") or message.header("X-Auto-Response-Suppress")
+    if exchange and AUTOREPLY_SUBJECT.search(message.decoded_header("Subject")):
+        return True, False
+    return False, auto not in ("", "no")
 
 
 class AutoreplyDetector:
-    name = "rfc3834"
+    name = "autoreply"
 
     def detect(self, message: ParsedMessage) -> Finding | None:
-        value = (message.header("Auto-Submitted") or "").split(";")[0].strip().lower()
-        if value in ("", "no"):
+        form, generated = _header_form(message)
+        subject_hit = bool(AUTOREPLY_SUBJECT.search(message.decoded_header("Subject")))
+        if not (form or generated or subject_hit):
             return None
-        # auto-replied is a recognised form; auto-generated alone (notifications,
-        # cron mail) is only a hint.
-        return Finding(
-            "autoreply",
-            tuple(reply_references(message)),
-            form=value == "auto-replied",
-            detector=self.name,
-        )
+        refs = reply_references(message)
+        for ref in original_references(message):
+            if ref not in refs:
+                refs.append(ref)
+        return Finding("autoreply", tuple(refs), form=form, detector=self.name,
+                       recipients_of_original=tuple(sender_addresses(message)))

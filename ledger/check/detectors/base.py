@@ -12,17 +12,21 @@ from ledger.check.message import ParsedMessage
 class Finding:
     """What a detector recognised.
 
-    ``kind`` names the backscatter family (``dsn``, ``mdn``, ``autoreply`` ...).
-    ``references`` are normalised Message-IDs of the original, best first.
-    ``form`` is True when the message has a recognised backscatter *form*
-    (which may justify a rejection); False when only a heuristic fired (which
-    may at most tag).
+    ``kind`` names the backscatter family (``dsn``, ``bounce``, ``virus``,
+    ``challenge``, ``subscription``, ``autoreply``, ``mdn``, ``arf``,
+    ``unknown``). ``references`` are normalised Message-IDs of the original,
+    best first. ``form`` is True when the message has a recognised
+    backscatter *form* (which may justify a rejection); False when only a
+    heuristic fired (which may at most tag). ``recipients_of_original`` are
+    the normalised addresses the original was sent to, when the message
+    states them (for the envelope check).
     """
 
     kind: str
     references: tuple[str, ...] = ()
     form: bool = True
     detector: str = ""
+    recipients_of_original: tuple[str, ...] = ()
 
 
 class Detector(Protocol):

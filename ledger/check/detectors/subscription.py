@@ -1,0 +1,53 @@
+"""Mailing-list "confirm your subscription" requests.
+
+A spammer who forges our address into a subscription form makes list
+managers (Mailman, ezmlm, Sympa, LISTSERV, newsletter services) ask us to
+confirm. The form is recognised by list-manager headers (``List-Id``,
+``X-Mailman-Version``, ezmlm's ``Mailing-List``) together with confirmation
+wording. There is rarely a reference; the policy for that case applies.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ledger.check.detectors.base import Finding
+from ledger.check.extract import original_references, reply_references
+from ledger.check.message import ParsedMessage
+from ledger.check.patterns import SUBSCRIPTION_SUBJECT
+
+_I = re.IGNORECASE
+_LIST_HEADERS = ("list-id", "x-mailman-version", "mailing-list", "x-listserver", "x-sympa-to",
+                 "x-list", "list-unsubscribe", "x-ezmlm-version", "list-help", "x-listmember")
+_WORDING = re.compile(
+    r"confirm (?:your |this )?(?:subscription|request to (?:join|subscribe))|"
+    r"(?:someone|somebody|you) (?:\(hopefully you\) )?(?:has |have )?requested (?:that )?.{0,80}"
+    r"(?:subscri|be added|join)|"
+    r"to confirm (?:that you want to be added|your subscription|the subscription)|"
+    r"confirm subscribe to|subscription (?:request|confirmation)|"
+    r"if you did not (?:request|ask|make) (?:this|to be)|ignore this (?:message|e-?mail)|"
+    r"reply to this (?:message|e-?mail)[^.]{0,80}(?:subscri|confirm)|"
+    r"your confirmation is required",
+    _I,
+)
+
+
+class SubscriptionDetector:
+    name = "list-confirm"
+
+    def detect(self, message: ParsedMessage) -> Finding | None:
+        subject = message.decoded_header("Subject")
+        names = {name.lower() for name in message.message}
+        list_headers = bool(names.intersection(_LIST_HEADERS))
+        subject_hit = bool(SUBSCRIPTION_SUBJECT.search(subject))
+        if not (subject_hit or list_headers):
+            return None
+        body = message.body_text()[:16384]
+        wording = _WORDING.search(body) is not None and re.search(r"subscri|join", body, _I) is not None
+        if not (wording and (subject_hit or list_headers)):
+            return None
+        refs = reply_references(message)
+        for ref in original_references(message):
+            if ref not in refs:
+                refs.append(ref)
+        return Finding("subscription", tuple(refs), form=True, detector=self.name)

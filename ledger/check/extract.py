@@ -1,0 +1,129 @@
+"""Walk a parsed candidate for the original: its Message-ID and its recipients.
+
+Structured parts win: a returned ``message/rfc822`` (its own Message-ID) or
+``text/rfc822-headers`` part. Only when there is none is the bounce's text
+scanned for a quoted header block. A returned message that is itself a
+bounce (a bounce of a bounce, a bounce forwarded by a person) is entered in
+turn, because the intermediate bounce's ID can never be ours (null-sender
+mail is not recorded) while the message inside it may be.
+"""
+
+from __future__ import annotations
+
+import email.message
+
+from ledger import addresses, msgid
+from ledger.check.message import ParsedMessage, attached_message, decoded_text, header_text
+from ledger.check.patterns import BOUNCE_SUBJECT, DAEMON_LOCALPARTS
+from ledger.check.quoted import header_block_ids, prose, recipients_in
+
+MAX_NESTED_BOUNCES = 3
+_ATTACHED = ("message/rfc822", "message/global", "message/rfc822-headers")
+_HEADERS_ONLY = ("text/rfc822-headers", "message/global-headers")
+
+
+def is_bounce(message: email.message.Message) -> bool:
+    """Headers of a delivery report: null Return-Path, a daemon From, or a report type."""
+    if str(message.get("Return-Path") or "").replace(" ", "") == "<>":
+        return True
+    if message.get_content_type() == "multipart/report":
+        return True
+    senders = addresses.from_header(header_text(message.get("From")))
+    daemon = any(addresses.local_part(a) in DAEMON_LOCALPARTS for a in senders)
+    return daemon and bool(BOUNCE_SUBJECT.search(header_text(message.get("Subject"))))
+
+
+def _add(found: list[str], refs: list[str]) -> None:
+    for ref in refs:
+        if ref not in found:
+            found.append(ref)
+
+
+def _attached_ids(parsed: ParsedMessage, inner: email.message.Message, level: int) -> list[str]:
+    if is_bounce(inner) and level < MAX_NESTED_BOUNCES:
+        return original_references(parsed, inner, level + 1)
+    ref = msgid.normalise(inner.get("Message-ID"))
+    return [ref] if ref and "@" in ref else []
+
+
+def structured_references(parsed: ParsedMessage, root: email.message.Message | None = None,
+                          level: int = 0) -> list[str]:
+    """IDs from returned-message parts: message/rfc822 and text/rfc822-headers."""
+    found: list[str] = []
+    for _, part in parsed.parts(root=root):
+        ctype = part.get_content_type()
+        if ctype in _ATTACHED:
+            inner = attached_message(part)
+            if inner is not None:
+                _add(found, _attached_ids(parsed, inner, level))
+            elif ctype == "message/rfc822-headers" or not part.is_multipart():
+                _add(found, header_block_ids(decoded_text(part)))
+        elif ctype in _HEADERS_ONLY:
+            _add(found, header_block_ids(decoded_text(part)))
+    return found
+
+
+def quoted_references(parsed: ParsedMessage, root: email.message.Message | None = None) -> list[str]:
+    """The original's ID from the first text part that quotes a header block."""
+    for _, text in parsed.text_parts(root=root):
+        refs = header_block_ids(text)
+        if refs:
+            return refs
+    return []
+
+
+def original_references(parsed: ParsedMessage, root: email.message.Message | None = None,
+                        level: int = 0) -> list[str]:
+    """The original's Message-ID(s): returned parts first, else quoted text."""
+    return structured_references(parsed, root, level) or quoted_references(parsed, root)
+
+
+def _exclusions(parsed: ParsedMessage) -> frozenset[str]:
+    own = set(addresses.from_header(parsed.decoded_header("From")))
+    own.update(addresses.normalise(r) for r in parsed.envelope.recipients)
+    own.update(addresses.from_header(parsed.decoded_header("To")))
+    return frozenset(own)
+
+
+def delivery_status_recipients(parsed: ParsedMessage) -> list[str]:
+    """Original-Recipient and Final-Recipient of message/delivery-status parts."""
+    found: list[str] = []
+    for _, part in parsed.parts():
+        if part.get_content_type() in ("message/delivery-status", "message/global-delivery-status"):
+            for line in decoded_text(part).replace("\r", "\n").split("\n"):
+                name, _, value = line.partition(":")
+                if name.strip().lower() in ("original-recipient", "final-recipient"):
+                    address = value.split(";", 1)[-1].strip()
+                    norm = addresses.normalise(address)
+                    if norm and "@" in norm and norm not in found:
+                        found.append(norm)
+    return found
+
+
+def text_recipients(parsed: ParsedMessage) -> list[str]:
+    """Failed recipients named in the bounce's own words (before any quoted original)."""
+    exclude = _exclusions(parsed)
+    found: list[str] = []
+    for part, text in parsed.text_parts():
+        if part.get_content_subtype() == "html" and found:
+            continue  # the HTML alternative repeats the plain text
+        _add(found, recipients_in(prose(text), exclude))
+    return found
+
+
+def reply_references(parsed: ParsedMessage) -> list[str]:
+    """In-Reply-To first, then References newest first (autoreplies and challenges)."""
+    refs = msgid.all_in_header(parsed.header("In-Reply-To"))
+    for ref in reversed(msgid.all_in_header(parsed.header("References"))):
+        if ref not in refs:
+            refs.append(ref)
+    return refs
+
+
+def sender_addresses(parsed: ParsedMessage) -> list[str]:
+    """The From (and Reply-To) of a reply: the address the original was sent to."""
+    found = addresses.from_header(parsed.decoded_header("From"))
+    for address in addresses.from_header(parsed.decoded_header("Reply-To")):
+        if address not in found:
+            found.append(address)
+    return found
