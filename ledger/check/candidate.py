@@ -21,11 +21,15 @@ from ledger.check.patterns import (
     CHALLENGE_HEADERS,
     CHALLENGE_SUBJECT,
     DAEMON_LOCALPARTS,
+    LIST_MANAGER_HEADERS,
+    LIST_NOTICE_SUBJECT,
     NOT_VIRUS_SUBJECT,
     NOTICE_LOCALPARTS,
     SUBSCRIPTION_SUBJECT,
     VIRUS_SUBJECT,
+    auto_submitted,
     is_autoreply_header,
+    list_manager_address,
 )
 
 _TMDA_AGENT = "tmda"
@@ -38,9 +42,11 @@ class Candidate:
     marker: str
 
 
-def _subject_marker(subject: str, from_daemon: bool, from_notice: bool) -> str | None:
+def _subject_marker(subject: str, from_daemon: bool, from_notice: bool, from_list: bool) -> str | None:
     if from_daemon and BOUNCE_SUBJECT.search(subject):
         return "MAILER-DAEMON/postmaster From with a bounce subject"
+    if from_list and LIST_NOTICE_SUBJECT.search(subject):
+        return "list manager notice about a post"
     if AUTOREPLY_SUBJECT.search(subject):
         return "autoreply subject"
     if VIRUS_SUBJECT.search(subject) and not NOT_VIRUS_SUBJECT.search(subject):
@@ -59,14 +65,14 @@ def screen(mail_from: str, headers: Iterable[tuple[str, str]]) -> Candidate | No
     if addresses.normalise(mail_from) == addresses.NULL_SENDER:
         return Candidate("null sender")
     subject = ""
-    from_daemon = from_notice = False
+    from_daemon = from_notice = from_list = False
     for name, value in headers:
         lname = name.lower()
         if lname == "content-type":
             if value.strip().lower().startswith("multipart/report"):
                 return Candidate("multipart/report")
         elif lname == "auto-submitted":
-            token = value.split(";")[0].strip().lower()
+            token = auto_submitted(value)
             if token not in ("", "no"):
                 return Candidate(f"Auto-Submitted: {token[:40]}")
         elif lname == "from":
@@ -74,15 +80,18 @@ def screen(mail_from: str, headers: Iterable[tuple[str, str]]) -> Candidate | No
             parts = [addresses.local_part(a) for a in senders]
             from_daemon = any(p in DAEMON_LOCALPARTS for p in parts)
             from_notice = any(p in NOTICE_LOCALPARTS for p in parts)
+            from_list = from_list or any(list_manager_address(a) for a in senders)
         elif lname == "subject":
             subject = value
         elif lname in CHALLENGE_HEADERS:
             return Candidate(f"{name} header")
+        elif lname in LIST_MANAGER_HEADERS:
+            from_list = True
         elif lname == "x-delivery-agent" and _TMDA_AGENT in value.lower():
             return Candidate("X-Delivery-Agent: TMDA")
         elif is_autoreply_header(lname, value):
             return Candidate(f"{name}: {value.strip()[:40]}")
     if not subject and not from_notice:
         return None
-    marker = _subject_marker(header_text(subject), from_daemon, from_notice)
+    marker = _subject_marker(header_text(subject), from_daemon, from_notice, from_list)
     return Candidate(marker) if marker else None

@@ -15,7 +15,7 @@ import email.message
 from ledger import addresses, msgid
 from ledger.check.message import ParsedMessage, attached_message, decoded_text, header_text
 from ledger.check.patterns import BOUNCE_SUBJECT, DAEMON_LOCALPARTS
-from ledger.check.quoted import header_block_ids, prose, recipients_in
+from ledger.check.quoted import header_block_ids, labelled_ids, labelled_recipients, prose, recipients_in
 
 MAX_NESTED_BOUNCES = 3
 _ATTACHED = ("message/rfc822", "message/global", "message/rfc822-headers")
@@ -64,9 +64,18 @@ def structured_references(parsed: ParsedMessage, root: email.message.Message | N
 
 
 def quoted_references(parsed: ParsedMessage, root: email.message.Message | None = None) -> list[str]:
-    """The original's ID from the first text part that quotes a header block."""
-    for _, text in parsed.text_parts(root=root):
+    """The original's ID from the first text part that quotes a header block.
+
+    Failing that, an ID the notice states on a labelled line of its own words
+    ("Message-ID of the message: <...>"), never one from a quoted original's body.
+    """
+    texts = [text for _, text in parsed.text_parts(root=root)]
+    for text in texts:
         refs = header_block_ids(text)
+        if refs:
+            return refs
+    for text in texts:
+        refs = labelled_ids(prose(text)[0])
         if refs:
             return refs
     return []
@@ -107,16 +116,28 @@ def text_recipients(parsed: ParsedMessage) -> list[str]:
     for part, text in parsed.text_parts():
         if part.get_content_subtype() == "html" and found:
             continue  # the HTML alternative repeats the plain text
-        _add(found, recipients_in(prose(text), exclude))
+        before, after = prose(text)
+        named = recipients_in(before, exclude) or labelled_recipients(after, exclude)
+        _add(found, named)
     return found
 
 
 def reply_references(parsed: ParsedMessage) -> list[str]:
-    """In-Reply-To first, then References newest first (autoreplies and challenges)."""
+    """The message replied to: ``In-Reply-To``, else the last ``References`` entry.
+
+    The earlier ``References`` entries are the original's own thread (its
+    References), never the original itself.
+    """
     refs = msgid.all_in_header(parsed.header("In-Reply-To"))
-    for ref in reversed(msgid.all_in_header(parsed.header("References"))):
-        if ref not in refs:
-            refs.append(ref)
+    if not refs:
+        refs = msgid.all_in_header(parsed.header("References"))[-1:]
+    return refs
+
+
+def answered_references(parsed: ParsedMessage) -> list[str]:
+    """A reply's references: the message it answers, then any returned or quoted original."""
+    refs = reply_references(parsed)
+    _add(refs, original_references(parsed))
     return refs
 
 

@@ -31,6 +31,9 @@ PARSE_SECONDS = 0.5
 _CONTENT_TYPE_LINE = re.compile(rb"(?im)^content-type[ \t]*:")
 _HTML_DROP = re.compile(r"(?is)<(style|script|head)\b.*?</\1\s*>|<!--.*?-->")
 _HTML_BREAK = re.compile(r"(?i)<(?:br|/p|/div|/tr|/li|/h[1-6]|/pre|/table|p|div|tr|pre)\b[^<>]{0,500}>")
+_HTML_PRE = re.compile(r"(?is)(<pre\b.*?</pre\s*>)")
+_SOURCE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
+_LINE_START_SPACE = re.compile(r"\n[ \t]+(?=\S)")
 _HTML_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9:-]{0,30}(?:\s[^<>]{0,2000})?/?>")
 
 
@@ -99,10 +102,19 @@ def decoded_text(part: email.message.Message, limit: int = MAX_TEXT_CHARS) -> st
 
 
 def html_to_text(html_text: str) -> str:
-    """Tags out, line breaks kept; entities stay escaped (quoted.unescape undoes them)."""
+    """Tags out, rendered line breaks kept; entities stay escaped (quoted.unescape undoes them).
+
+    Source line breaks are white space in HTML (except inside ``<pre>``), and
+    white space after a ``<br>`` is not rendered: a folded header shows its
+    indentation as ``&nbsp;``, which survives.
+    """
     text = _HTML_DROP.sub(" ", html_text)
-    text = _HTML_BREAK.sub("\n", text)
-    return _HTML_TAG.sub("", text)
+    segments = _HTML_PRE.split(text)
+    for index in range(0, len(segments), 2):
+        segments[index] = _SOURCE_BREAK.sub(" ", segments[index])
+    text = _HTML_BREAK.sub("\n", "".join(segments))
+    text = _HTML_TAG.sub("", text)
+    return _LINE_START_SPACE.sub("\n", text)
 
 
 def part_text(part: email.message.Message) -> str:

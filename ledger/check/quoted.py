@@ -99,9 +99,10 @@ def header_blocks(text: str) -> Iterator[HeaderBlock]:
         rest = line[len(prefix):]
         level = prefix.count(">") + prefix.count("|")
         lead = len(prefix) - len(prefix.rstrip(" \t")) if level else len(prefix)
-        if block is not None and level == depth and rest and (
+        if block is not None and level == depth and rest and block.fields and (
             lead > indent or (lead == indent and rest[:1] in " \t")
-        ) and block.fields:
+            or (not block.fields[-1][1] and not _HEADER.fullmatch(rest))
+        ):
             name, value = block.fields[-1]
             block.fields[-1] = (name, value + " " + rest.strip())
             continue
@@ -138,16 +139,42 @@ def header_block_ids(text: str) -> list[str]:
     return [ref] if ref else []
 
 
-def prose(text: str) -> str:
-    """The text before the original's quoted header block: the bounce's own words."""
+# "Message-ID of the message: <...>", "Original Message-ID: <...>", "The message ID was <...>".
+_LABELLED_ID = re.compile(
+    r"^[ \t>|]*(?:x-)?(?:the[ \t]+)?(?:original[- ]?)?message[- ]?id(?:[ \t]+of[ \t]+(?:the|your)[ \t]+"
+    r"(?:original[ \t]+)?(?:message|e-?mail))?[ \t]*(?:was|is|:|=)[ \t]*"
+    r"(?P<id><[^<>\s]{1,500}@[^<>\s]{1,300}>)",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def labelled_ids(text: str) -> list[str]:
+    """IDs a notice states on a labelled line of its own words (no header block)."""
+    found: list[str] = []
+    for match in _LABELLED_ID.finditer(unescape(text)):
+        ref = msgid.normalise(match.group("id"))
+        if ref and "@" in ref and ref not in found:
+            found.append(ref)
+    return found
+
+
+def prose(text: str) -> tuple[str, str]:
+    """(the text before the original's quoted header block, the text after it).
+
+    The first is the bounce's own words; the second is the original's body in
+    most formats, but the rest of the report in some (Oracle's header excerpt
+    comes first), so only labelled recipient fields are taken from it.
+    """
     block = original_block(text)
     if block is None:
-        return text
-    return "\n".join(lines_of(unescape(text))[: block.start])
+        return text, ""
+    lines = lines_of(unescape(text))
+    end = block.start + len(block.fields)
+    return "\n".join(lines[: block.start]), "\n".join(lines[end: end + 40])
 
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
-_ADDR = rf"[^\s<>()\[\]\",;:@]{{1,64}}@{_LABEL}(?:\.{_LABEL})+"
+_ADDR = rf"(?<![^\s<(\[\"':;,=])[^\s<>()\[\]\",;:@]{{1,64}}@{_LABEL}(?:\.{_LABEL})+"
 _RECIPIENT_LINES = tuple(re.compile(p, re.IGNORECASE) for p in (
     # qmail, Postfix, Yahoo, Courier: "<bob@example.com>: ..."; Sendmail: "<bob@...>... User unknown"
     rf"^<(?P<a>{_ADDR})>(?::|\.\.\.|\s*$|\s*\()",
@@ -156,17 +183,36 @@ _RECIPIENT_LINES = tuple(re.compile(p, re.IGNORECASE) for p in (
     # an address alone on its line (Exim, Gmail, Exchange, Lotus Notes), maybe with a name or a date
     rf"^(?:\"?[^\"<>:@()]{{0,60}}\"?\s*)?[<(\[]?(?P<a>{_ADDR})[>)\]]?(?:\s*[<(\[]{_ADDR}[>)\]])?"
     r"(?:\s+on\s.{0,60})?\s*[.,]?$",
+    # Amavis: "-> bob@example.com"
+    rf"^-+>\s*<?(?P<a>{_ADDR})>?",
+    # a notice's summary of the original: "To: bob@example.com" on its own line
+    rf"^to:\s*<?(?P<a>{_ADDR})>?\s*$",
     # Sendmail: "550 5.1.1 <bob@example.com>... User unknown" (V5: "550 bob@example.com... ")
     rf"^\d{{3}}[ -](?:\d\.\d{{1,3}}\.\d{{1,3}}\s+)?<?(?P<a>{_ADDR})>?\.\.\.",
 ))
 _RECIPIENT_PHRASES = re.compile(
-    r"(?:original-recipient|final-recipient|recipient(?:\(s\))?(?: address(?:es)?)?|unknown user|"
+    r"(?:original-recipient|final-recipient|(?:original )?recipient(?:\(s\)|s)?"
+    r"(?: of the (?:original )?(?:message|e-?mail))?(?: address(?:es)?)?|unknown user|"
     r"user unknown|invalid recipient|destinataire|empf[äa]nger|destinatario|ontvanger|mottagare|"
     r"message to|delivered to|delivery to|addressed to|failed for|rejected for|undeliverable to|"
     r"following (?:recipient|address)(?:\(?e?s\)?)?)"
     rf"\s*:?\s*(?:rfc822\s*;\s*)?[<(\[]?(?P<a>{_ADDR})",
     re.IGNORECASE,
 )
+
+
+_LABELLED = re.compile(rf"^\s*(?:recipient address|original-recipient|final-recipient)\s*:\s*"
+                       rf"(?:rfc822\s*;\s*)?<?(?P<a>{_ADDR})", re.IGNORECASE | re.MULTILINE)
+
+
+def labelled_recipients(text: str, exclude: frozenset[str] = frozenset()) -> list[str]:
+    """Only "Recipient address: ..."-style fields (for text after a quoted header excerpt)."""
+    found: list[str] = []
+    for match in _LABELLED.finditer(text):
+        norm = addresses.normalise(match.group("a"))
+        if norm not in exclude and norm not in found:
+            found.append(norm)
+    return found
 
 
 def recipients_in(text: str, exclude: frozenset[str] = frozenset()) -> list[str]:

@@ -14,14 +14,14 @@ the original went to the replier, the ``From`` of the autoreply.
 from __future__ import annotations
 
 from ledger.check.detectors.base import Finding
-from ledger.check.extract import original_references, reply_references, sender_addresses
+from ledger.check.extract import answered_references, sender_addresses
 from ledger.check.message import ParsedMessage
-from ledger.check.patterns import AUTOREPLY_SUBJECT, is_autoreply_header
+from ledger.check.patterns import AUTOREPLY_SUBJECT, auto_submitted, is_autoreply_header
 
 
 def _header_form(message: ParsedMessage) -> tuple[bool, bool]:
     """(auto-replied form, auto-generated hint) from the headers."""
-    auto = (message.header("Auto-Submitted") or "").split(";")[0].strip().lower()
+    auto = auto_submitted(message.header("Auto-Submitted"))
     if auto == "auto-replied":
         return True, False
     if any(is_autoreply_header(name, str(value)) for name, value in message.message.items()):
@@ -40,9 +40,6 @@ class AutoreplyDetector:
         subject_hit = bool(AUTOREPLY_SUBJECT.search(message.decoded_header("Subject")))
         if not (form or generated or subject_hit):
             return None
-        refs = reply_references(message)
-        for ref in original_references(message):
-            if ref not in refs:
-                refs.append(ref)
+        refs = answered_references(message)
         return Finding("autoreply", tuple(refs), form=form, detector=self.name,
                        recipients_of_original=tuple(sender_addresses(message)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from ledger.check.detectors.base import Finding
-from ledger.check.extract import original_references, reply_references, sender_addresses
+from ledger.check.extract import answered_references, sender_addresses
 from ledger.check.message import ParsedMessage
 from ledger.check.patterns import CHALLENGE_HEADERS, CHALLENGE_SUBJECT
 
@@ -31,7 +31,8 @@ SYSTEMS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                 r"protected by .{0,40}(?:challenge|verification|anti-?spam)|"
                 r"(?:your|the) (?:message|e-?mail) (?:is|has been|was) (?:held|quarantined|pending) "
                 r"(?:until|for|awaiting)|added to (?:my|the) (?:approved|allowed) senders? list|"
-                r"prove (?:that )?you are (?:a )?(?:human|real person)"),
+                r"prove (?:that )?you are (?:a )?(?:human|real person)|to confirm that you sent|"
+                r"(?:use|using) a (?:sender )?verification (?:system|service)|are not a (?:machine|robot)"),
 ))
 
 
@@ -59,9 +60,6 @@ class ChallengeDetector:
         if (found == "generic" and not CHALLENGE_SUBJECT.search(message.decoded_header("Subject"))
                 and "confirm" not in message.body_text()[:4096].lower()):
             return None
-        refs = reply_references(message)
-        for ref in original_references(message):
-            if ref not in refs:
-                refs.append(ref)
+        refs = answered_references(message)
         return Finding("challenge", tuple(refs), form=True, detector=f"{self.name}/{found}",
                        recipients_of_original=tuple(sender_addresses(message)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from ledger.check.detectors.base import Finding
-from ledger.check.extract import original_references, reply_references
+from ledger.check.extract import answered_references
 from ledger.check.message import ParsedMessage
 from ledger.check.patterns import SUBSCRIPTION_SUBJECT
 
@@ -46,8 +46,5 @@ class SubscriptionDetector:
         wording = _WORDING.search(body) is not None and re.search(r"subscri|join", body, _I) is not None
         if not (wording and (subject_hit or list_headers)):
             return None
-        refs = reply_references(message)
-        for ref in original_references(message):
-            if ref not in refs:
-                refs.append(ref)
+        refs = answered_references(message)
         return Finding("subscription", tuple(refs), form=True, detector=self.name)

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import re
 
-from ledger import addresses
+from ledger import addresses, msgid
 from ledger.check.detectors.base import Finding
 from ledger.check.extract import original_references, text_recipients
 from ledger.check.message import ParsedMessage
-from ledger.check.patterns import BOUNCE_SUBJECT, DAEMON_LOCALPARTS
+from ledger.check.patterns import BOUNCE_SUBJECT, DAEMON_LOCALPARTS, list_manager_address
 
 _I = re.IGNORECASE
 
@@ -86,7 +86,8 @@ PRODUCERS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     ("mailmarshal", r"mailmarshal|marshal8e6|trustwave secure email gateway"),
     ("trendmicro", r"interscan|trend micro|scanmail for"),
     ("mailman", r"you are not allowed to post to this mailing list|awaits moderator approval|"
-                r"post by non-member to a members-only list|message has been automatically rejected|"
+                r"post by non-member to a members-only list|is being held until the list moderator|"
+                r"message has been automatically rejected|"
                 r"your message to the .{1,100} mailing-list was rejected"),
     ("ezmlm", r"this is the ezmlm program|i'm managing the\s.{1,200}\smailing list|"
               r"only subscribers (?:may|can) post"),
@@ -110,11 +111,13 @@ def producer(text: str) -> str | None:
 
 
 def from_a_mailer(message: ParsedMessage) -> bool:
-    """Null sender, a daemon From, or a bounce subject: a bounce may be claimed."""
+    """Null sender, a daemon or list-manager From, or a bounce subject: a bounce may be claimed."""
     if message.envelope.null_sender:
         return True
     senders = addresses.from_header(message.decoded_header("From"))
-    if any(addresses.local_part(a) in DAEMON_LOCALPARTS for a in senders):
+    if any(addresses.local_part(a) in DAEMON_LOCALPARTS or list_manager_address(a) for a in senders):
+        return True
+    if list_manager_address(addresses.normalise(message.envelope.mail_from)):
         return True
     return bool(BOUNCE_SUBJECT.search(message.decoded_header("Subject")))
 
@@ -128,6 +131,10 @@ class TextBounceDetector:
         found = producer(message.body_text())
         if found is None:
             return None
-        return Finding("bounce", tuple(original_references(message)), form=True,
+        refs = original_references(message)
+        for ref in msgid.all_in_header(message.header("In-Reply-To")):
+            if ref not in refs:  # list managers answer the post they refuse
+                refs.append(ref)
+        return Finding("bounce", tuple(refs), form=True,
                        detector=f"{self.name}/{found}",
                        recipients_of_original=tuple(text_recipients(message)))

@@ -15,7 +15,7 @@ import re
 
 from ledger.check.detectors.base import Finding
 from ledger.check.detectors.textbounce import producer
-from ledger.check.extract import original_references, text_recipients
+from ledger.check.extract import answered_references, text_recipients
 from ledger.check.message import ParsedMessage
 from ledger.check.patterns import NOT_VIRUS_SUBJECT, VIRUS_SUBJECT
 
@@ -66,11 +66,11 @@ class VirusDetector:
         subject = message.decoded_header("Subject")
         subject_hint = bool(VIRUS_SUBJECT.search(subject)) and not NOT_VIRUS_SUBJECT.search(subject)
         found = scanner(subject + "\n" + message.body_text())
-        if found is None or _delivery_report(message):
+        if found is None or (found == "generic" and _delivery_report(message)):
             return None
         if not subject_hint and found not in ("amavis", "mailscanner") and not _verdict_in_body(message):
             return None
-        return Finding("virus", tuple(original_references(message)), form=True,
+        return Finding("virus", tuple(answered_references(message)), form=True,
                        detector=f"{self.name}/{found}",
                        recipients_of_original=tuple(text_recipients(message)))
 
