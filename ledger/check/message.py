@@ -156,6 +156,7 @@ class ParsedMessage:
     limits: Limits = field(default_factory=Limits)
     deadline: float = field(default_factory=lambda: time.monotonic() + PARSE_SECONDS)
     _text: str | None = field(default=None, repr=False)
+    _lower: str | None = field(default=None, repr=False)
 
     @property
     def own_id(self) -> str | None:
@@ -229,6 +230,13 @@ class ParsedMessage:
                     break
             self._text = "\n".join(texts)
         return self._text
+
+
+    def body_lower(self) -> str:
+        """:meth:`body_text` lower-cased once, for the marker tables (patterns.lowered)."""
+        if self._lower is None:
+            self._lower = self.body_text().lower()
+        return self._lower
 
 
 def bounded_input(raw: bytes, limits: Limits) -> tuple[bytes, bool]:

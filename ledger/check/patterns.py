@@ -11,6 +11,26 @@ from __future__ import annotations
 
 import re
 
+_CASE_SENSITIVE_ESCAPES = ("\\S", "\\W", "\\D", "\\B", "\\A", "\\Z")
+
+
+def lowered(pattern: str) -> re.Pattern[str]:
+    """Compile a pattern for searching *lower-cased* text.
+
+    Detectors search a bounce's whole text with long alternations; on text
+    lower-cased once, a case-sensitive pattern lets the regex engine skip
+    ahead by first characters, which IGNORECASE prevents (3-6x faster here).
+    """
+    if any(escape in pattern for escape in _CASE_SENSITIVE_ESCAPES):
+        raise ValueError(f"pattern has an escape that lower-casing would change: {pattern[:60]}")
+    return re.compile(pattern.lower())
+
+
+def table(*entries: tuple[str, str]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """A (name, pattern) table of markers, compiled for lower-cased text."""
+    return tuple((name, lowered(pattern)) for name, pattern in entries)
+
+
 # Local parts that send delivery reports and notices, never personal mail.
 DAEMON_LOCALPARTS = frozenset({
     "mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon", "mail.daemon",

@@ -9,17 +9,12 @@ original was sent to is the challenge's ``From`` (the protected mailbox).
 
 from __future__ import annotations
 
-import re
-
 from ledger.check.detectors.base import Finding
 from ledger.check.extract import answered_references, sender_addresses
 from ledger.check.message import ParsedMessage
-from ledger.check.patterns import CHALLENGE_HEADERS, CHALLENGE_SUBJECT
+from ledger.check.patterns import CHALLENGE_HEADERS, CHALLENGE_SUBJECT, table
 
-_I = re.IGNORECASE
-
-SYSTEMS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(pattern, _I)) for name, pattern in (
+SYSTEMS = table(
     ("tmda", r"\btmda\b|tagged message delivery agent|x-tmda-confirm|"
              r"your original message has been held|confirmation request from"),
     ("spamarrest", r"spam ?arrest"),
@@ -33,7 +28,7 @@ SYSTEMS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                 r"(?:until|for|awaiting)|added to (?:my|the) (?:approved|allowed) senders? list|"
                 r"prove (?:that )?you are (?:a )?(?:human|real person)|to confirm that you sent|"
                 r"(?:use|using) a (?:sender )?verification (?:system|service)|are not a (?:machine|robot)"),
-))
+)
 
 
 def system(message: ParsedMessage) -> str | None:
@@ -42,7 +37,7 @@ def system(message: ParsedMessage) -> str | None:
     if names & CHALLENGE_HEADERS:
         return "tmda" if any(n.startswith("x-tmda") for n in names) else "headers"
     agent = (message.header("X-Delivery-Agent") or "") + (message.header("X-Mailer") or "")
-    text = agent + "\n" + message.decoded_header("Subject") + "\n" + message.body_text()
+    text = (agent + "\n" + message.decoded_header("Subject")).lower() + "\n" + message.body_lower()
     for name, pattern in SYSTEMS:
         if pattern.search(text):
             return name
@@ -58,7 +53,7 @@ class ChallengeDetector:
             return None
         # generic wording alone: the subject or the text must also ask for a confirmation
         if (found == "generic" and not CHALLENGE_SUBJECT.search(message.decoded_header("Subject"))
-                and "confirm" not in message.body_text()[:4096].lower()):
+                and "confirm" not in message.body_lower()[:4096]):
             return None
         refs = answered_references(message)
         return Finding("challenge", tuple(refs), form=True, detector=f"{self.name}/{found}",

@@ -9,17 +9,14 @@ wording. There is rarely a reference; the policy for that case applies.
 
 from __future__ import annotations
 
-import re
-
 from ledger.check.detectors.base import Finding
 from ledger.check.extract import answered_references
 from ledger.check.message import ParsedMessage
-from ledger.check.patterns import SUBSCRIPTION_SUBJECT
+from ledger.check.patterns import SUBSCRIPTION_SUBJECT, lowered
 
-_I = re.IGNORECASE
 _LIST_HEADERS = ("list-id", "x-mailman-version", "mailing-list", "x-listserver", "x-sympa-to",
                  "x-list", "list-unsubscribe", "x-ezmlm-version", "list-help", "x-listmember")
-_WORDING = re.compile(
+_WORDING = lowered(
     r"confirm (?:your |this )?(?:subscription|request to (?:join|subscribe))|"
     r"(?:someone|somebody|you) (?:\(hopefully you\) )?(?:has |have )?requested (?:that )?.{0,80}"
     r"(?:subscri|be added|join)|"
@@ -27,8 +24,7 @@ _WORDING = re.compile(
     r"confirm subscribe to|subscription (?:request|confirmation)|"
     r"if you did not (?:request|ask|make) (?:this|to be)|ignore this (?:message|e-?mail)|"
     r"reply to this (?:message|e-?mail)[^.]{0,80}(?:subscri|confirm)|"
-    r"your confirmation is required",
-    _I,
+    r"your confirmation is required"
 )
 
 
@@ -42,8 +38,8 @@ class SubscriptionDetector:
         subject_hit = bool(SUBSCRIPTION_SUBJECT.search(subject))
         if not (subject_hit or list_headers):
             return None
-        body = message.body_text()[:16384]
-        wording = _WORDING.search(body) is not None and re.search(r"subscri|join", body, _I) is not None
+        body = message.body_lower()[:16384]
+        wording = _WORDING.search(body) is not None and ("subscri" in body or "join" in body)
         if not (wording and (subject_hit or list_headers)):
             return None
         refs = answered_references(message)

@@ -12,19 +12,14 @@ returned part or a quoted header block, its recipients from the prose.
 
 from __future__ import annotations
 
-import re
-
 from ledger import addresses, msgid
 from ledger.check.detectors.base import Finding
 from ledger.check.extract import original_references, text_recipients
 from ledger.check.message import ParsedMessage
-from ledger.check.patterns import BOUNCE_SUBJECT, DAEMON_LOCALPARTS, list_manager_address
-
-_I = re.IGNORECASE
+from ledger.check.patterns import BOUNCE_SUBJECT, DAEMON_LOCALPARTS, list_manager_address, table
 
 # (producer family, marker pattern). Most specific first; the first hit names the producer.
-PRODUCERS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(pattern, _I)) for name, pattern in (
+PRODUCERS = table(
     ("qmail", r"this is the qmail-send program|i'm afraid i wasn't able to deliver your message|"
               r"--- below this line is a copy of the message|--- enclosed are the original headers"),
     ("yahoo", r"sorry, we were unable to deliver your message to the following address|"
@@ -99,11 +94,11 @@ PRODUCERS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                 r"message (?:was )?not delivered|unable to deliver|undeliverable|"
                 r"delivery (?:status notification|notification: delivery has failed)|"
                 r"returned mail: "),
-))
+)
 
 
 def producer(text: str) -> str | None:
-    """The producer family whose marker the text carries, or None."""
+    """The producer family whose marker the (lower-cased) text carries, or None."""
     for name, pattern in PRODUCERS:
         if pattern.search(text):
             return name
@@ -128,7 +123,7 @@ class TextBounceDetector:
     def detect(self, message: ParsedMessage) -> Finding | None:
         if not from_a_mailer(message):
             return None
-        found = producer(message.body_text())
+        found = producer(message.body_lower())
         if found is None:
             return None
         refs = original_references(message)

@@ -11,22 +11,17 @@ any; its recipients by "Recipient(s): ..." lines.
 
 from __future__ import annotations
 
-import re
-
 from ledger.check.detectors.base import Finding
 from ledger.check.detectors.textbounce import producer
 from ledger.check.extract import answered_references, text_recipients
 from ledger.check.message import ParsedMessage
-from ledger.check.patterns import NOT_VIRUS_SUBJECT, VIRUS_SUBJECT
+from ledger.check.patterns import NOT_VIRUS_SUBJECT, VIRUS_SUBJECT, lowered, table
 
-_I = re.IGNORECASE
-
-SCANNERS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(pattern, _I)) for name, pattern in (
+SCANNERS = table(
     ("amavis", r"amavis|virus alert\b.{0,80}our content checker found|"
                r"our content checker found\s+(?:a )?virus|banned (?:filename|content)"),
     ("clamav", r"clamav|clamsmtp|clamd\b|clamav-milter|\.ud?b\.?\s*found|"
-               r"(?:Heuristics|Win\.Trojan|Win\.Worm|Email\.Trojan)\.[A-Za-z0-9_.-]+"),
+               r"(?:heuristics|win\.trojan|win\.worm|email\.trojan)\.[a-z0-9_.-]+"),
     ("mailscanner", r"mailscanner|our virus detector has (?:just )?been triggered"),
     ("mcafee", r"mcafee|webshield|groupshield|virusscan"),
     ("symantec", r"symantec|norton anti-?virus|brightmail|scanmail for exchange"),
@@ -40,23 +35,36 @@ SCANNERS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                 r"(?:virus|worm)|virus (?:name|identified|found|detected)\s*:|"
                 r"(?:quarantined|removed|deleted|cleaned) (?:the|an|a)? ?(?:infected )?(?:attachment|file)|"
                 r"eicar[-_ ]test[-_ ](?:signature|file)"),
-))
+)
 # Footers of ordinary mail ("No virus found in this message", "virus-free").
-_FOOTERS = re.compile(r"no (?:virus|viruses|malware) (?:was |were )?(?:found|detected)|"
-                      r"virus[- ]free|checked by .{0,40}anti-?virus|scanned (?:by|for viruses)|"
-                      r"this (?:e-?mail|message) (?:has been|was) (?:checked|scanned)", _I)
+_FOOTERS = lowered(r"no (?:virus|viruses|malware) (?:was |were )?(?:found|detected)|"
+                   r"virus[- ]free|checked by .{0,40}anti-?virus|scanned (?:by|for viruses)|"
+                   r"this (?:e-?mail|message) (?:has been|was) (?:checked|scanned)")
+_VERDICT_WORDS = ("virus", "worm", "trojan", "malware", "infect", "eicar", "banned")
+_VERDICT = lowered(VIRUS_SUBJECT.pattern)
+# Scanners that only ever write about infected mail: their name alone is the verdict.
+_DEDICATED = ("amavis", "mailscanner")
 
 
 def scanner(text: str) -> str | None:
-    """The scanner family whose notice wording the text carries, or None."""
+    """The scanner family whose notice wording the (lower-cased) text carries, or None."""
+    if not any(word in text for word in _VERDICT_WORDS):
+        return None  # the common case for bounces and autoreplies: no regex runs at all
     cleaned = _FOOTERS.sub(" ", text)
-    verdict = VIRUS_SUBJECT.search(cleaned)
-    if verdict is None:
+    if _VERDICT.search(cleaned) is None:
         return None
     for name, pattern in SCANNERS:
         if pattern.search(cleaned):
             return name
     return None
+
+
+def _delivery_report(message: ParsedMessage) -> bool:
+    """An MTA's bounce whose diagnostic merely mentions a virus is a bounce, not a notice."""
+    if not message.envelope.null_sender:
+        return False
+    family = producer(message.body_lower())
+    return family is not None and family not in ("generic", "mailmarshal", "trendmicro")
 
 
 class VirusDetector:
@@ -65,26 +73,11 @@ class VirusDetector:
     def detect(self, message: ParsedMessage) -> Finding | None:
         subject = message.decoded_header("Subject")
         subject_hint = bool(VIRUS_SUBJECT.search(subject)) and not NOT_VIRUS_SUBJECT.search(subject)
-        found = scanner(subject + "\n" + message.body_text())
+        found = scanner(subject.lower() + "\n" + message.body_lower())
         if found is None or (found == "generic" and _delivery_report(message)):
             return None
-        if not subject_hint and found not in ("amavis", "mailscanner") and not _verdict_in_body(message):
+        if not subject_hint and found not in _DEDICATED and scanner(message.body_lower()[:8192]) is None:
             return None
         return Finding("virus", tuple(answered_references(message)), form=True,
                        detector=f"{self.name}/{found}",
                        recipients_of_original=tuple(text_recipients(message)))
-
-
-def _delivery_report(message: ParsedMessage) -> bool:
-    """An MTA's bounce whose diagnostic merely mentions a virus is a bounce, not a notice."""
-    if not message.envelope.null_sender:
-        return False
-    family = producer(message.body_text())
-    return family is not None and family not in ("generic", "mailmarshal", "trendmicro")
-
-
-_VERDICT = re.compile(r"(?:virus|worm|trojan|malware|infect)", _I)
-
-
-def _verdict_in_body(message: ParsedMessage) -> bool:
-    return bool(_VERDICT.search(_FOOTERS.sub(" ", message.body_text()[:8192])))
