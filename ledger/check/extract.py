@@ -10,6 +10,7 @@ mail is not recorded) while the message inside it may be.
 
 from __future__ import annotations
 
+import email
 import email.message
 
 from ledger import addresses, msgid
@@ -98,14 +99,18 @@ def delivery_status_recipients(parsed: ParsedMessage) -> list[str]:
     """Original-Recipient and Final-Recipient of message/delivery-status parts."""
     found: list[str] = []
     for _, part in parsed.parts():
-        if part.get_content_type() in ("message/delivery-status", "message/global-delivery-status"):
-            for line in decoded_text(part).replace("\r", "\n").split("\n"):
-                name, _, value = line.partition(":")
-                if name.strip().lower() in ("original-recipient", "final-recipient"):
-                    address = value.split(";", 1)[-1].strip()
-                    norm = addresses.normalise(address)
-                    if norm and "@" in norm and norm not in found:
-                        found.append(norm)
+        if part.get_content_type() not in ("message/delivery-status", "message/global-delivery-status"):
+            continue
+        blocks = part.get_payload()
+        if not isinstance(blocks, list):  # not split into field blocks: read it as text
+            blocks = [email.message_from_string(decoded_text(part).lstrip())]
+        for block in blocks[: parsed.limits.max_parts]:
+            if not isinstance(block, email.message.Message):
+                continue
+            for name in ("Original-Recipient", "Final-Recipient"):
+                norm = addresses.normalise(str(block.get(name) or "").split(";", 1)[-1].strip())
+                if norm and "@" in norm and norm not in found:
+                    found.append(norm)
     return found
 
 

@@ -31,6 +31,10 @@ _MESSAGE_FIELDS = frozenset({"received", "message-id", "return-path", "mime-vers
                              "x-mailer", "user-agent", "content-type", "authentication-results"})
 
 
+_DAEMON_HINTS = ("daemon", "postmaster", "mailer", "mmdf", "bounce", "delivery", "returned", "admin",
+                 "gateway")
+
+
 def unescape(text: str) -> str:
     """Undo HTML escaping, twice if need be (``&amp;lt;`` occurs in real NDRs)."""
     for _ in range(2):
@@ -68,13 +72,15 @@ class HeaderBlock:
         """The header of a bounce (quoted by a bounce of a bounce, or forwarded by a person)."""
         if (self.get("return-path") or "").replace(" ", "") == "<>":
             return True
-        senders = addresses.from_header(self.get("from"))
-        if any(addresses.local_part(a) in DAEMON_LOCALPARTS for a in senders):
-            return True
+        sender = (self.get("from") or "").lower()
+        if any(part in sender for part in _DAEMON_HINTS):
+            senders = addresses.from_header(sender)
+            if any(addresses.local_part(a) in DAEMON_LOCALPARTS for a in senders):
+                return True
         ctype = (self.get("content-type") or "").lower()
         if ctype.lstrip().startswith("multipart/report"):
             return True
-        return bool(senders == [] and BOUNCE_SUBJECT.search(self.get("subject") or ""))
+        return "@" not in sender and bool(BOUNCE_SUBJECT.search(self.get("subject") or ""))
 
     def message_id(self) -> str | None:
         value = self.get("message-id")
