@@ -31,7 +31,8 @@ ORIGINAL_HEADERS = (
     "MIME-Version: 1.0\n"
     "Content-Type: text/plain; charset=us-ascii\n"
 )
-ORIGINAL_BODY = "Hello Bob,\nsee <not-a-reference@example.org> in the body.\nMessage-ID: <not-a-reference@example.org>\n"
+ORIGINAL_BODY = ("Hello Bob,\nsee <not-a-reference@example.org> in the body.\n"
+                 "Message-ID: <not-a-reference@example.org>\n")
 
 
 def _crlf(text: str) -> bytes:
@@ -53,7 +54,8 @@ def qmail() -> bytes:
                  "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
                  "This is a permanent error; I've given up. Sorry it didn't work out.\n\n"
                  "<bob@example.com>:\nSorry, no mailbox here by that name. (#5.1.1)\n\n"
-                 "--- Below this line is a copy of the message.\n\n" + ORIGINAL_HEADERS + "\n" + ORIGINAL_BODY)
+                 "--- Below this line is a copy of the message.\n\n"
+                 + ORIGINAL_HEADERS + "\n" + ORIGINAL_BODY)
 
 
 def exim(old: bool = False) -> bytes:
@@ -65,7 +67,8 @@ def exim(old: bool = False) -> bytes:
                  "This message was created automatically by mail delivery software.\n\n"
                  "A message that you sent could not be delivered to one or more of its\n"
                  "recipients. This is a permanent error. The following address(es) failed:\n\n"
-                 "  bob@example.com\n    SMTP error from remote mail server after RCPT TO:<bob@example.com>:\n"
+                 "  bob@example.com\n"
+                 "    SMTP error from remote mail server after RCPT TO:<bob@example.com>:\n"
                  "    host mx.example.com [192.0.2.25]: 550 5.1.1 User unknown\n\n"
                  + marker + "\n\n" + ORIGINAL_HEADERS + ("" if old else "\n" + ORIGINAL_BODY))
 
@@ -130,7 +133,8 @@ def lotus_no_reference() -> bytes:
     return _crlf(_head("Postmaster@example.com", "DELIVERY FAILURE: User bob (bob@example.com) not listed in "
                        "Domino Directory") + "\n"
                  "Your message\n\n  Subject: Quarterly figures\n\nwas not delivered to:\n\n"
-                 "  bob@example.com\n\nbecause:\n\n  User bob (bob@example.com) not listed in Domino Directory\n")
+                 "  bob@example.com\n\nbecause:\n\n"
+                 "  User bob (bob@example.com) not listed in Domino Directory\n")
 
 
 def bounce_with_attached(inner: bytes, ctype: str = "message/rfc822") -> bytes:

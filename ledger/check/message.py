@@ -191,11 +191,17 @@ class ParsedMessage:
         """
         stack: list[tuple[int, email.message.Message]] = [(0, root or self.message)]
         seen = 0
-        while stack and seen < self.limits.max_parts and not self.expired():
+        while stack and not self.expired():
+            if seen >= self.limits.max_parts:
+                self.truncated = True
+                break
             depth, part = stack.pop()
             seen += 1
             yield depth, part
-            if depth >= self.limits.max_depth or not part.is_multipart():
+            if not part.is_multipart():
+                continue
+            if depth >= self.limits.max_depth:
+                self.truncated = True  # decided on what was read above this depth
                 continue
             if part.get_content_maintype() == "message" and not into_attached:
                 continue

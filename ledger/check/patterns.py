@@ -97,7 +97,8 @@ CHALLENGE_SUBJECT = re.compile(
 )
 
 SUBSCRIPTION_SUBJECT = re.compile(
-    r"confirm(?:ation)? (?:of )?(?:your )?(?:subscription|subscribe|request to join)|"
+    r"confirm(?:ation)? (?:of |for )?(?:your )?(?:subscription|subscribe|request to join)|"
+    r"confirmation is (?:needed|required) to (?:join|subscribe)|"
     r"subscription (?:confirmation|request)|please confirm (?:your )?subscription|"
     r"confirm subscribe to|your confirmation is required|"
     r"^\s*confirm [0-9a-f]{16,}\s*$|request to (?:join|subscribe)",

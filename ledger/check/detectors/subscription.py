@@ -18,8 +18,10 @@ _LIST_HEADERS = ("list-id", "x-mailman-version", "mailing-list", "x-listserver",
                  "x-list", "list-unsubscribe", "x-ezmlm-version", "list-help", "x-listmember")
 _WORDING = lowered(
     r"confirm (?:your |this )?(?:subscription|request to (?:join|subscribe))|"
-    r"(?:someone|somebody|you) (?:\(hopefully you\) )?(?:has |have )?requested (?:that )?.{0,80}"
+    r"(?:someone|somebody|you)(?: \([^)]{0,30}\))? (?:has |have )?requested (?:that )?.{0,80}"
     r"(?:subscri|be added|join)|"
+    r"to confirm that you would like|registration request|confirm that this is your e-?mail|"
+    r"^\s*confirm [0-9a-f]{16,}|auth [0-9a-f]{6,} subscribe|simply (?:disregard|ignore) this message|"
     r"to confirm (?:that you want to be added|your subscription|the subscription)|"
     r"confirm subscribe to|subscription (?:request|confirmation)|"
     r"if you did not (?:request|ask|make) (?:this|to be)|ignore this (?:message|e-?mail)|"
@@ -39,8 +41,9 @@ class SubscriptionDetector:
         if not (subject_hit or list_headers):
             return None
         body = message.body_lower()[:16384]
-        wording = _WORDING.search(body) is not None and ("subscri" in body or "join" in body)
-        if not (wording and (subject_hit or list_headers)):
+        if _WORDING.search(body) is None:
             return None
+        if not subject_hit and not any(word in body for word in ("subscri", "join", "registration")):
+            return None  # a list's own notice of another sort
         refs = answered_references(message)
         return Finding("subscription", tuple(refs), form=True, detector=self.name)
