@@ -21,7 +21,7 @@ _WORDING = lowered(
     r"(?:someone|somebody|you)(?: \([^)]{0,30}\))? (?:has |have )?requested (?:that )?.{0,80}"
     r"(?:subscri|be added|join)|"
     r"to confirm that you would like|registration request|confirm that this is your e-?mail|"
-    r"^\s*confirm [0-9a-f]{16,}|auth [0-9a-f]{6,} subscribe|simply (?:disregard|ignore) this message|"
+    r"(?:^|\n)\s*confirm [0-9a-f]{16,}|auth [0-9a-f]{6,} subscribe|simply (?:disregard|ignore) this message|"
     r"to confirm (?:that you want to be added|your subscription|the subscription)|"
     r"confirm subscribe to|subscription (?:request|confirmation)|"
     r"if you did not (?:request|ask|make) (?:this|to be)|ignore this (?:message|e-?mail)|"
