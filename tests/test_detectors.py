@@ -112,3 +112,29 @@ def test_ordinary_mail_is_not_a_candidate() -> None:
                                      "Confirm your subscription to list"])
 def test_screen_catches_notices_with_ordinary_senders(subject: str) -> None:
     assert screen("someone@example.com", [("From", "someone@example.com"), ("Subject", subject)]) is not None
+
+
+def notification(subject: str, body: str) -> bytes:
+    return (f"From: Service <noreply@service.example>\r\nTo: alice@example.test\r\nSubject: {subject}\r\n"
+            "Message-ID: <n-1@service.example>\r\nAuto-Submitted: auto-generated\r\n\r\n"
+            f"{body}\r\n").encode()
+
+
+def test_sign_up_confirmation_is_not_a_challenge() -> None:
+    raw = notification("Please verify your email address",
+                       "Thanks for signing up. Click the link below to confirm your address.")
+    found = finding(raw, "noreply@service.example")
+    assert found.kind == "autoreply" and not found.form
+
+
+def test_antivirus_console_alert_is_not_a_virus_notice() -> None:
+    raw = notification("McAfee ePO alert: virus detected on host WS-17",
+                       "Threat: W32/Netsky.p@MM\nAction: quarantined the infected file\nHost: WS-17")
+    found = finding(raw, "noreply@service.example")
+    assert found.kind != "virus" and not found.form
+
+
+def test_a_persons_reply_about_a_subscription_is_not_a_candidate() -> None:
+    headers = [("From", "Carol <carol@example.com>"), ("Subject", "Re: Please confirm your subscription"),
+               ("List-Id", "<team.lists.example.com>"), ("In-Reply-To", "<x@example.com>")]
+    assert screen("carol@example.com", headers) is None

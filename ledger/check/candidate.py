@@ -21,6 +21,7 @@ from ledger.check.patterns import (
     CHALLENGE_HEADERS,
     CHALLENGE_SUBJECT,
     DAEMON_LOCALPARTS,
+    HUMAN_PREFIX,
     LIST_MANAGER_HEADERS,
     LIST_NOTICE_SUBJECT,
     NOT_VIRUS_SUBJECT,
@@ -49,6 +50,8 @@ def _subject_marker(subject: str, from_daemon: bool, from_notice: bool, from_lis
         return "list manager notice about a post"
     if AUTOREPLY_SUBJECT.search(subject):
         return "autoreply subject"
+    if HUMAN_PREFIX.match(subject):
+        return "From a scanner or challenge/response system" if from_notice else None
     if VIRUS_SUBJECT.search(subject) and not NOT_VIRUS_SUBJECT.search(subject):
         return "virus notice subject"
     if CHALLENGE_SUBJECT.search(subject):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ledger.check.detectors.base import Finding
 from ledger.check.extract import answered_references, sender_addresses
 from ledger.check.message import ParsedMessage
-from ledger.check.patterns import CHALLENGE_HEADERS, CHALLENGE_SUBJECT, table
+from ledger.check.patterns import ABOUT_YOUR_MAIL, CHALLENGE_HEADERS, CHALLENGE_SUBJECT, table
 
 SYSTEMS = table(
     ("tmda", r"\btmda\b|tagged message delivery agent|x-tmda-confirm|"
@@ -51,9 +51,12 @@ class ChallengeDetector:
         found = system(message)
         if found is None:
             return None
-        # generic wording alone: the subject or the text must also ask for a confirmation
-        if (found == "generic" and not CHALLENGE_SUBJECT.search(message.decoded_header("Subject"))
-                and "confirm" not in message.body_lower()[:4096]):
+        subject = message.decoded_header("Subject")
+        if found == "generic" and not (
+            # generic wording alone: it must ask for a confirmation and be about mail sent to the system
+            (CHALLENGE_SUBJECT.search(subject) or "confirm" in message.body_lower()[:4096])
+            and ABOUT_YOUR_MAIL.search(subject + "\n" + message.body_text()[:16384])
+        ):
             return None
         refs = answered_references(message)
         return Finding("challenge", tuple(refs), form=True, detector=f"{self.name}/{found}",
