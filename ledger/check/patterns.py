@@ -114,7 +114,8 @@ HUMAN_PREFIX = re.compile(r"^\s*(?:re|fwd?|aw|wg|sv|vs|tr|rv|r|antw|odp|enc|res)
 ABOUT_YOUR_MAIL = re.compile(
     r"(?:message|e-?mail|mail)s? (?:that )?you (?:have |had )?(?:just )?sent|you sent|"
     r"sent from your (?:address|account|e-?mail)|(?:presumably|apparently|probably) from you|"
-    r"\bfrom you\b|your (?:original )?(?:message|e-?mail|mail|post)\b|sender of (?:the|this) message|"
+    r"\bfrom you\b|your (?:original )?(?:message|e-?mail|mail|post)\b(?!\s+(?:address|account))|"
+    r"sender of (?:the|this) message|"
     r"in (?:an )?e-?mail to you from",
     re.IGNORECASE,
 )
