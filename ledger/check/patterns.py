@@ -74,7 +74,7 @@ AUTOREPLY_SUBJECT = re.compile(
 )
 
 VIRUS_SUBJECT = re.compile(
-    r"(?:virus(?:es)?|malware|worms?|trojans?)\b.{0,60}?(?:found|detected|alert|removed|blocked|quarantin|"
+    r"(?:virus(?:es)?|malware|worms?|trojans?)\b.{0,60}?(?:found|detected|triggered|alert|removed|blocked|quarantin|"
     r"in (?:mail|message|e-?mail|your)|from you|gefunden|détecté|encontrado|rilevato|gevonden)|"
     r"(?:found|detected|alert|notification)\b.{0,30}?\b(?:virus|malware)|"
     r"\binfected\b|infizierte?|infecté|infectado|infetto|geïnfecteerd|eicar|"
