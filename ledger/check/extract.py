@@ -89,7 +89,7 @@ def original_references(parsed: ParsedMessage, root: email.message.Message | Non
 
 
 def _exclusions(parsed: ParsedMessage) -> frozenset[str]:
-    own = set(addresses.from_header(parsed.decoded_header("From")))
+    own = set(parsed.from_addresses())
     own.update(addresses.normalise(r) for r in parsed.envelope.recipients)
     own.update(addresses.from_header(parsed.decoded_header("To")))
     return frozenset(own)
@@ -148,7 +148,7 @@ def answered_references(parsed: ParsedMessage) -> list[str]:
 
 def sender_addresses(parsed: ParsedMessage) -> list[str]:
     """The From (and Reply-To) of a reply: the address the original was sent to."""
-    found = addresses.from_header(parsed.decoded_header("From"))
+    found = parsed.from_addresses()
     for address in addresses.from_header(parsed.decoded_header("Reply-To")):
         if address not in found:
             found.append(address)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ledger import msgid
+from ledger import addresses, msgid
 
 MAX_DEPTH = 8
 MAX_PARTS = 64
@@ -157,6 +157,8 @@ class ParsedMessage:
     deadline: float = field(default_factory=lambda: time.monotonic() + PARSE_SECONDS)
     _text: str | None = field(default=None, repr=False)
     _lower: str | None = field(default=None, repr=False)
+    _texts: list[tuple[email.message.Message, str]] | None = field(default=None, repr=False)
+    _from: list[str] | None = field(default=None, repr=False)
 
     @property
     def own_id(self) -> str | None:
@@ -213,11 +215,24 @@ class ParsedMessage:
                 )
 
     def text_parts(self, root: email.message.Message | None = None
-                   ) -> Iterator[tuple[email.message.Message, str]]:
-        """Every text/* part of the bounce itself with its text (HTML reduced to text)."""
-        for _, part in self.parts(root=root):
-            if part.get_content_maintype() == "text" and part.get_content_subtype() != "rfc822-headers":
-                yield part, part_text(part)
+                   ) -> list[tuple[email.message.Message, str]]:
+        """Every text/* part of the bounce itself with its text (HTML reduced to text).
+
+        Several detectors read them; for the message itself they are decoded once.
+        """
+        if root is None and self._texts is not None:
+            return self._texts
+        texts = [(part, part_text(part)) for _, part in self.parts(root=root)
+                 if part.get_content_maintype() == "text" and part.get_content_subtype() != "rfc822-headers"]
+        if root is None:
+            self._texts = texts
+        return texts
+
+    def from_addresses(self) -> list[str]:
+        """The normalised addresses of the ``From:`` header (parsed once)."""
+        if self._from is None:
+            self._from = addresses.from_header(self.decoded_header("From"))
+        return list(self._from)
 
 
     def body_text(self, limit: int = 64 * 1024) -> str:

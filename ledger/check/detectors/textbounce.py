@@ -109,7 +109,7 @@ def from_a_mailer(message: ParsedMessage) -> bool:
     """Null sender, a daemon or list-manager From, or a bounce subject: a bounce may be claimed."""
     if message.envelope.null_sender:
         return True
-    senders = addresses.from_header(message.decoded_header("From"))
+    senders = message.from_addresses()
     if any(addresses.local_part(a) in DAEMON_LOCALPARTS or list_manager_address(a) for a in senders):
         return True
     if list_manager_address(addresses.normalise(message.envelope.mail_from)):
