@@ -57,7 +57,7 @@ CASES: list[tuple[str, Callable[[], bytes], str, str, tuple[str, ...], tuple[str
     ("amavis", samples.amavis_virus, "virusalert@mx.example.com", "virus", (ORIG,), (BOB,), True),
     ("mailscanner", samples.mailscanner_virus, "postmaster@example.com", "virus", (), (BOB,), True),
     ("tmda", samples.tmda_challenge, "bob-confirm-1234.abcdef@example.com", "challenge", (ORIG,),
-     ("bob-confirm-1234.abcdef@example.com",), True),
+     ("bob-confirm-1234.abcdef@example.com", BOB), True),
     ("generic-challenge", samples.generic_challenge, "bob@example.com", "challenge", (ORIG,), (BOB,), True),
     ("mailman-confirm", samples.mailman_confirm, "list-bounces@lists.example.org", "subscription", (), (),
      True),
@@ -123,6 +123,12 @@ def notification(subject: str, body: str) -> bytes:
 def test_sign_up_confirmation_is_not_a_challenge() -> None:
     raw = notification("Please verify your email address",
                        "Thanks for signing up. Click the link below to confirm your address.")
+    found = finding(raw, "noreply@service.example")
+    assert found.kind == "autoreply" and not found.form
+
+
+def test_parcel_service_is_not_a_bounce() -> None:
+    raw = notification("Delivery notification: your parcel", "We were unable to deliver your parcel today.")
     found = finding(raw, "noreply@service.example")
     assert found.kind == "autoreply" and not found.form
 

@@ -9,6 +9,8 @@ original was sent to is the challenge's ``From`` (the protected mailbox).
 
 from __future__ import annotations
 
+import re
+
 from ledger.check.detectors.base import Finding
 from ledger.check.extract import answered_references, sender_addresses
 from ledger.check.message import ParsedMessage
@@ -60,4 +62,19 @@ class ChallengeDetector:
             return None
         refs = answered_references(message)
         return Finding("challenge", tuple(refs), form=True, detector=f"{self.name}/{found}",
-                       recipients_of_original=tuple(sender_addresses(message)))
+                       recipients_of_original=tuple(protected_addresses(message)))
+
+
+_TMDA_CONFIRM = re.compile(r"^(?P<user>.+?)-confirm-[^@]+@(?P<domain>.+)$")
+
+
+def protected_addresses(message: ParsedMessage) -> list[str]:
+    """The challenge's From (and Reply-To), and behind TMDA's ``user-confirm-COOKIE@`` the user."""
+    found = sender_addresses(message)
+    for address in list(found):
+        match = _TMDA_CONFIRM.match(address)
+        if match:
+            user = f"{match.group('user')}@{match.group('domain')}"
+            if user not in found:
+                found.append(user)
+    return found

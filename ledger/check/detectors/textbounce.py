@@ -106,25 +106,24 @@ def producer(text: str) -> str | None:
 
 
 def from_a_mailer(message: ParsedMessage) -> bool:
-    """Null sender, a daemon or list-manager From, or a bounce subject: a bounce may be claimed."""
+    """Null sender, or a daemon or list-manager From or envelope sender."""
     if message.envelope.null_sender:
         return True
-    senders = message.from_addresses()
-    if any(addresses.local_part(a) in DAEMON_LOCALPARTS or list_manager_address(a) for a in senders):
-        return True
-    if list_manager_address(addresses.normalise(message.envelope.mail_from)):
-        return True
-    return bool(BOUNCE_SUBJECT.search(message.decoded_header("Subject")))
+    senders = [*message.from_addresses(), addresses.normalise(message.envelope.mail_from)]
+    return any(addresses.local_part(a) in DAEMON_LOCALPARTS or list_manager_address(a) for a in senders)
 
 
 class TextBounceDetector:
     name = "text-bounce"
 
     def detect(self, message: ParsedMessage) -> Finding | None:
-        if not from_a_mailer(message):
+        mailer = from_a_mailer(message)
+        if not mailer and not BOUNCE_SUBJECT.search(message.decoded_header("Subject")):
             return None
         found = producer(message.body_lower())
-        if found is None:
+        if found is None or (found == "generic" and not mailer):
+            # generic wording ("unable to deliver") from an ordinary sender is a parcel
+            # service or a helpdesk, not a mail system: only a named producer counts
             return None
         refs = original_references(message)
         for ref in msgid.all_in_header(message.header("In-Reply-To")):
