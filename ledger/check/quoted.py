@@ -35,6 +35,9 @@ _DAEMON_HINTS = ("daemon", "postmaster", "mailer", "mmdf", "bounce", "delivery",
                  "gateway")
 
 
+_ORIGINAL_FIELDS = _MESSAGE_FIELDS | {"from", "to", "cc", "subject", "date", "sender", "reply-to"}
+
+
 def unescape(text: str) -> str:
     """Undo HTML escaping, twice if need be (``&amp;lt;`` occurs in real NDRs)."""
     for _ in range(2):
@@ -50,6 +53,7 @@ class HeaderBlock:
 
     fields: list[tuple[str, str]] = field(default_factory=list)
     start: int = 0  # line number of its first line
+    end: int = 0  # line number after its last line
 
     def get(self, name: str) -> str | None:
         for fname, value in self.fields:
@@ -64,8 +68,8 @@ class HeaderBlock:
     def is_message_header(self) -> bool:
         """A whole message header, not a prose list of two labelled lines."""
         names = self.names
-        if "message-id" in names:
-            return True
+        if "message-id" in names:  # a lone "Message-ID:" line may be anybody's words
+            return len(names & _ORIGINAL_FIELDS) >= 2
         return "from" in names and bool(names & (_MESSAGE_FIELDS | {"date"}))
 
     def is_bounce_header(self) -> bool:
@@ -111,6 +115,7 @@ def header_blocks(text: str) -> Iterator[HeaderBlock]:
         ):
             name, value = block.fields[-1]
             block.fields[-1] = (name, value + " " + rest.strip())
+            block.end = number + 1
             continue
         match = _HEADER.fullmatch(rest) if rest else None
         if match and (block is None or (level == depth and lead == indent)):
@@ -118,12 +123,13 @@ def header_blocks(text: str) -> Iterator[HeaderBlock]:
                 block = HeaderBlock(start=number)
                 depth, indent = level, lead
             block.fields.append((match.group("name").lower(), match.group("value").strip()))
+            block.end = number + 1
             continue
         if block is not None:
             yield block
             block = None
         if match:  # a header line at another quote level starts a new block
-            block = HeaderBlock(start=number)
+            block = HeaderBlock(start=number, end=number + 1)
             depth, indent = level, lead
             block.fields.append((match.group("name").lower(), match.group("value").strip()))
     if block is not None:
@@ -145,10 +151,12 @@ def header_block_ids(text: str) -> list[str]:
     return [ref] if ref else []
 
 
-# "Message-ID of the message: <...>", "Original Message-ID: <...>", "The message ID was <...>".
+# "Message-ID of the message: <...>", "Original Message-ID: <...>", "The message ID was <...>":
+# a bare "Message-ID:" line is not enough (the original's body may hold one).
 _LABELLED_ID = re.compile(
-    r"^[ \t>|]*(?:x-)?(?:the[ \t]+)?(?:original[- ]?)?message[- ]?id(?:[ \t]+of[ \t]+(?:the|your)[ \t]+"
-    r"(?:original[ \t]+)?(?:message|e-?mail))?[ \t]*(?:was|is|:|=)[ \t]*"
+    r"^[ \t>|]*(?:x-)?(?:the[ \t]+)?(?:(?:original[- ]?)message[- ]?id|message[- ]?id[ \t]+of[ \t]+"
+    r"(?:the|your)[ \t]+(?:original[ \t]+)?(?:message|e-?mail)|(?:the[ \t]+)?message[- ]?id[ \t]+was)"
+    r"[ \t]*(?:was|is|:|=)?[ \t]*"
     r"(?P<id><[^<>\s]{1,500}@[^<>\s]{1,300}>)",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -175,8 +183,7 @@ def prose(text: str) -> tuple[str, str]:
     if block is None:
         return text, ""
     lines = lines_of(unescape(text))
-    end = block.start + len(block.fields)
-    return "\n".join(lines[: block.start]), "\n".join(lines[end: end + 40])
+    return "\n".join(lines[: block.start]), "\n".join(lines[block.end: block.end + 40])
 
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
