@@ -57,7 +57,8 @@ class Inspector:
         """Decide one message. ``candidate`` is the header-stage verdict, if known."""
         parsed = parse(raw, envelope, limits=self.limits)
         if candidate is None:
-            candidate = screen(envelope.mail_from, parsed.message.items())
+            # str(): the compat32 parser returns Header objects for 8-bit header values
+            candidate = screen(envelope.mail_from, [(n, str(v)) for n, v in parsed.message.items()])
         if candidate is None:
             return ordinary()
         finding = examine(parsed) or Finding("unknown", (), form=False, detector="screen")

@@ -67,8 +67,21 @@ def timed_examine(raw: bytes, mail_from: str = "") -> tuple[Finding | None, floa
 def test_mangled_messages_never_raise(raw: bytes, mail_from: str) -> None:
     finding, seconds = timed_examine(raw, mail_from)
     assert seconds < BOUND_SECONDS
+    parsed = parse(raw, Envelope(mail_from=mail_from, recipients=["alice@example.test"]))
+    for detector in DETECTORS:  # without examine()'s safety net: no detector may raise
+        detector.detect(parsed)
     if finding is not None:
         assert all("@" in ref and "<" not in ref and " " not in ref for ref in finding.references)
+
+
+def test_eight_bit_junk_in_a_returned_header() -> None:
+    inner = b"From: \xff\xfe <alice@example.test>\r\nMessage-ID: <orig-8\xe9@example.test>\r\n\r\nhi\r\n"
+    raw = samples.dsn_of(inner)
+    parsed = parse(raw, Envelope(mail_from="", recipients=["alice@example.test"]))
+    for detector in DETECTORS:
+        detector.detect(parsed)
+    finding = examine(parsed)
+    assert finding is not None and finding.form and finding.kind == "dsn"
 
 
 @FAST
@@ -140,3 +153,10 @@ def test_inspector_on_mangled_input_never_raises(inspector: Any, raw: bytes) -> 
     assert decision.action in ("accept", "reject", "tempfail")
     if decision.action == "reject":
         assert decision.reply is not None and decision.reply[0] == "550"
+
+
+def test_inspector_screens_eight_bit_headers(inspector: Any) -> None:
+    raw = (b"From: Bob <bob@example.com>\r\nContent-Type: text/plain; name=\xe9t\xe9\r\n"
+           b"Subject: Out of office \xe9t\xe9\r\nAuto-Submitted: auto-replied\r\n\r\nhi\r\n")
+    envelope = Envelope(mail_from="bob@example.com", recipients=["alice@example.test"])
+    assert inspector.inspect(envelope, raw).kind == "autoreply"

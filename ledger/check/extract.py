@@ -43,7 +43,7 @@ def _add(found: list[str], refs: list[str]) -> None:
 def _attached_ids(parsed: ParsedMessage, inner: email.message.Message, level: int) -> list[str]:
     if is_bounce(inner) and level < MAX_NESTED_BOUNCES:
         return original_references(parsed, inner, level + 1)
-    ref = msgid.normalise(inner.get("Message-ID"))
+    ref = msgid.normalise(str(inner.get("Message-ID") or ""))  # str(): 8-bit junk gives a Header
     return [ref] if ref and "@" in ref else []
 
 
