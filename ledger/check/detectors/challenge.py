@@ -54,12 +54,13 @@ class ChallengeDetector:
         if found is None:
             return None
         subject = message.decoded_header("Subject")
+        about_your_mail = ABOUT_YOUR_MAIL.search(subject + "\n" + message.body_text()[:16384])
+        if found != "headers" and not about_your_mail:
+            return None  # the system's own newsletter or account notice, not a challenge
         if found == "generic" and not (
-            # generic wording alone: it must ask for a confirmation and be about mail sent to the system
-            (CHALLENGE_SUBJECT.search(subject) or "confirm" in message.body_lower()[:4096])
-            and ABOUT_YOUR_MAIL.search(subject + "\n" + message.body_text()[:16384])
+            CHALLENGE_SUBJECT.search(subject) or "confirm" in message.body_lower()[:4096]
         ):
-            return None
+            return None  # generic wording alone must also ask for a confirmation
         refs = answered_references(message)
         return Finding("challenge", tuple(refs), form=True, detector=f"{self.name}/{found}",
                        recipients_of_original=tuple(protected_addresses(message)))
