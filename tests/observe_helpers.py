@@ -13,8 +13,8 @@ def sent(message_id: str, sender: str = SENDER) -> SentMessage:
                        from_header=f"Alice <{sender}>")
 
 
-def dsn(original_id: str, own_id: str = "bounce-1@mx.fail.test") -> bytes:
-    """A minimal RFC 3464 DSN returning the original's headers."""
+def dsn(original_id: str, own_id: str = "bounce-1@mx.fail.test", failed: str = "bob@fail.test") -> bytes:
+    """A minimal RFC 3464 DSN returning the original's headers (sent to ``failed``)."""
     return (
         "From: MAILER-DAEMON@mx.fail.test\r\n"
         f"To: <{SENDER}>\r\n"
@@ -26,9 +26,9 @@ def dsn(original_id: str, own_id: str = "bounce-1@mx.fail.test") -> bytes:
         "--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
         "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
         "Reporting-MTA: dns; mx.fail.test\r\n\r\n"
-        "Final-Recipient: rfc822; bob@fail.test\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        f"Final-Recipient: rfc822; {failed}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
         "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-        f"From: Alice <{SENDER}>\r\nTo: bob@fail.test\r\nMessage-ID: <{original_id}>\r\n"
+        f"From: Alice <{SENDER}>\r\nTo: {failed}\r\nMessage-ID: <{original_id}>\r\n"
         "Subject: hello\r\n"
         "--B--\r\n"
     ).encode()

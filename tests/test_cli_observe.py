@@ -36,12 +36,14 @@ def record_days(ledger: Ledger, hasher: Hasher, spread: dict[int, int]) -> None:
 
 def decide_some(config: Config, redis_client: redis.Redis, recorder: Recorder,
                 inspector: Inspector) -> None:
-    """One matched bounce, two forged ones."""
+    """One matched bounce, two forged ones (to an address never written to, so the
+    envelope check cannot accept them either)."""
     observer = Observer.from_config(config, redis_client)
     recorder.record(sent("real@example.test"), extra=observer.record_hook())
     for qid, ref in (("QA1", "real@example.test"), ("QR1", "forged1@x"), ("QR2", "forged2@x")):
         envelope = bounce_envelope(qid)
-        decision = inspector.inspect(envelope, dsn(ref))
+        failed = "bob@fail.test" if qid == "QA1" else "stranger@fail.test"
+        decision = inspector.inspect(envelope, dsn(ref, failed=failed))
         observer.decided(envelope, decision, 0.001)
         inspector.count(decision)
 
@@ -55,10 +57,11 @@ def test_stats_json(capsys: pytest.CaptureFixture[str], config_file: Path, confi
     code, out, _ = run(capsys, "stats", "--config", str(config_file), "--json")
     assert code == 0
     stats = json.loads(out)
-    live = 40 + 25 + 10 + 1  # the recorded real message has one sender address
+    # the recorded real message has one sender address and one (sender, recipient) pair
+    live = 40 + 25 + 10 + 1 + 1
     assert stats["entries"] == live
     spread = {d["day"]: d["entries"] for d in stats["spread"]}
-    assert spread == {day_date(today()): 41, day_date(today() - 3): 25, day_date(today() - 12): 10}
+    assert spread == {day_date(today()): 42, day_date(today() - 3): 25, day_date(today() - 12): 10}
     assert stats["memory_exact"] and stats["memory_bytes"] > 0
     assert 5 < stats["bytes_per_entry"] < 200
     assert stats["redis_used_memory"] >= stats["memory_bytes"]
@@ -87,7 +90,7 @@ def test_stats_table(capsys: pytest.CaptureFixture[str], config_file: Path, conf
     decide_some(config, redis_client, recorder, inspector)
     code, out, _ = run(capsys, "stats", "--config", str(config_file), "--days", "2")
     assert code == 0
-    assert "1 live entries in 1 keys" in out
+    assert "2 live entries in 2 keys" in out  # the message and its (sender, recipient) pair
     line = next(li for li in out.splitlines() if li.startswith(day_date(today())) and "reasons" not in li
                 and "no reference" in li)
     assert line.split()[1:9] == ["1", "3", "1", "2", "0", "2", "0", "0"]
@@ -220,7 +223,8 @@ def test_purge_leaves_other_namespaces_and_observing_keys(
     other.record([hasher.message("o@x", SENDER)], day=today() - 5)
     run(capsys, "purge", "--config", str(config_file), "--older-than", "0")
     assert redis_client.exists(other.key(hasher.message("o@x", SENDER).bucket, today() - 5)) == 1
-    assert json.loads(run(capsys, "stats", "--config", str(config_file), "--json")[1])["entries"] == 1
+    # today's message entry and its (sender, recipient) pair are left
+    assert json.loads(run(capsys, "stats", "--config", str(config_file), "--json")[1])["entries"] == 2
     assert run(capsys, "log", "--config", str(config_file))[1].count("\n") == 3
 
 
@@ -234,7 +238,7 @@ def test_export_import_round_trip_is_idempotent(
     inspector.count(inspector.inspect(bounce_envelope(), dsn("kept@example.test")))
     dump = tmp_path / "ledger.jsonl"
     code, _, err = run(capsys, "export", "--config", str(config_file), "-o", str(dump))
-    assert code == 0 and err.strip() == "exported 51 entries"
+    assert code == 0 and err.strip() == "exported 52 entries"  # 50 + the message + its pair
     lines = dump.read_text().splitlines()
     head, first = json.loads(lines[0]), json.loads(lines[1])
     assert head["format"] == "sender-ledger-export" and head["bucket_bits"] == 6
@@ -245,14 +249,14 @@ def test_export_import_round_trip_is_idempotent(
     before = {k: (redis_client.hgetall(k), redis_client.ttl(k)) for k in redis_client.scan_iter("sl:{*}:m:*")}
     redis_client.flushall()
     code, out, _ = run(capsys, "import", "--config", str(config_file), str(dump), "--json")
-    assert code == 0 and json.loads(out) == {"read": 51, "added": 51, "present": 0, "expired": 0}
+    assert code == 0 and json.loads(out) == {"read": 52, "added": 52, "present": 0, "expired": 0}
     after = {k: (redis_client.hgetall(k), redis_client.ttl(k)) for k in redis_client.scan_iter("sl:{*}:m:*")}
     assert {k: v[0] for k, v in after.items()} == {k: v[0] for k, v in before.items()}
     for key, (_, ttl) in after.items():
         assert abs(ttl - before[key][1]) <= 5  # the same expiry, from the entry's day
     monkeypatch.setattr("sys.stdin", io.StringIO(dump.read_text()))
     out = run(capsys, "import", "--config", str(config_file))[1]
-    assert out.strip() == "read 51 entries: 0 added, 51 already present, 0 skipped as expired"
+    assert out.strip() == "read 52 entries: 0 added, 52 already present, 0 skipped as expired"
     assert {k: redis_client.hgetall(k) for k in redis_client.scan_iter("sl:{*}:m:*")} == \
         {k: v[0] for k, v in after.items()}
     found = json.loads(run(capsys, "lookup", "--config", str(config_file), "--json", "kept@example.test",

@@ -68,6 +68,16 @@ def real_dsn_for(testbed: PrivateSite) -> tuple[str, bytes]:
     return mid, strip_sink_headers(raw)
 
 
+def forge(dsn: bytes, mid: str) -> bytes:
+    """The DSN with a never-sent Message-ID, bounced by an address alice never wrote to.
+
+    Both must change: with the same failed recipient, the envelope check
+    (ISSUE3-POLICY step 2: alice did write to it) would rightly accept it.
+    """
+    forged = dsn.replace(mid.encode(), b"<never-sent-" + uuid.uuid4().hex.encode() + b"@example.test>")
+    return forged.replace(b"nobody@fail.test", b"stranger@fail.test")
+
+
 def test_sent_mail_lands_in_the_ledger_and_its_real_dsn_is_accepted(testbed: PrivateSite) -> None:
     mid, dsn = real_dsn_for(testbed)
     assert in_ledger(testbed, mid)
@@ -78,7 +88,7 @@ def test_sent_mail_lands_in_the_ledger_and_its_real_dsn_is_accepted(testbed: Pri
 
 def test_forged_dsn_is_refused_with_550_during_smtp(testbed: PrivateSite) -> None:
     mid, dsn = real_dsn_for(testbed)
-    forged = dsn.replace(mid.encode(), b"<never-sent-" + uuid.uuid4().hex.encode() + b"@example.test>")
+    forged = forge(dsn, mid)
     with pytest.raises(smtplib.SMTPDataError) as refused:
         submit(testbed.postfix.mx_port, "", ["alice@example.test"], forged)
     assert refused.value.smtp_code == 550

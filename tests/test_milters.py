@@ -51,8 +51,9 @@ def test_outbound_records_and_inbound_decides(milters: tuple[MilterProcess, Milt
     assert real.added_headers and real.added_headers[0][0] == "X-Sender-Ledger"
     assert real.added_headers[0][1].startswith("pass (dsn;")
 
-    forged = send(inbound, messages.dsn(messages.original(message_id="<forged-1@example.test>")), "",
-                  ["alice@example.test"])
+    # from an address alice never wrote to: the envelope check cannot accept it either
+    forged = send(inbound, messages.dsn(messages.original(message_id="<forged-1@example.test>"),
+                                        failed="stranger@example.net"), "", ["alice@example.test"])
     assert forged.code == "reject" and forged.stage == "eom"
     assert forged.reply is not None and forged.reply.startswith("550 5.7.1 Backscatter refused")
     assert "decision qid=TESTQID" in inbound.log_text()
@@ -120,8 +121,8 @@ def test_milters_serve_prometheus_metrics(scratch: Path, redis_server: RedisServ
         send(outbound, messages.original(), "alice@example.test", ["bob@example.com"])
         send(inbound, messages.ordinary(), "carol@example.com", ["alice@example.test"])
         send(inbound, messages.dsn(messages.original()), "", ["alice@example.test"])
-        send(inbound, messages.dsn(messages.original(message_id="<forged-9@example.test>")), "",
-             ["alice@example.test"])
+        send(inbound, messages.dsn(messages.original(message_id="<forged-9@example.test>"),
+                                   failed="stranger@example.net"), "", ["alice@example.test"])
         inbound_text = scrape(in_port)
         assert 'sender_ledger_decisions_total{action="accept",kind="ordinary"} 1.0' in inbound_text
         assert 'sender_ledger_decisions_total{action="accept",kind="dsn"} 1.0' in inbound_text

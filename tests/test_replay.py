@@ -30,16 +30,17 @@ def sent(mid: str, body: str = "Hello.\n", date: datetime = NOW) -> bytes:
             f"Date: {format_datetime(date)}\nMessage-ID: <{mid}>\n\n{body}").encode()
 
 
-def dsn(original_mid: str, own_mid: str, date: datetime = NOW, rcpt: str = "alice@example.test") -> bytes:
+def dsn(original_mid: str, own_mid: str, date: datetime = NOW, rcpt: str = "alice@example.test",
+        failed: str = "bob@elsewhere.test") -> bytes:
     return (f"Return-Path: <>\nDelivered-To: {rcpt}\nFrom: MAILER-DAEMON@elsewhere.test\n"
             f"To: {rcpt}\nSubject: Undelivered Mail Returned to Sender\n"
             f"Date: {format_datetime(date)}\nMessage-ID: <{own_mid}>\nMIME-Version: 1.0\n"
             "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n"
             "--B\nContent-Type: text/plain\n\nYour message could not be delivered.\n\n"
             "--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.elsewhere.test\n\n"
-            "Final-Recipient: rfc822; bob@elsewhere.test\nAction: failed\nStatus: 5.1.1\n\n"
+            f"Final-Recipient: rfc822; {failed}\nAction: failed\nStatus: 5.1.1\n\n"
             "--B\nContent-Type: text/rfc822-headers\n\n"
-            f"From: alice@example.test\nTo: bob@elsewhere.test\nMessage-ID: <{original_mid}>\n\n"
+            f"From: alice@example.test\nTo: {failed}\nMessage-ID: <{original_mid}>\n\n"
             "--B--\n").encode()
 
 
@@ -129,9 +130,11 @@ def test_replay_cli_summary_refused_list_and_live_ledger_untouched(
                                               sent("other@example.test")])
     received = write_maildir(tmp_path / "Maildir", [
         dsn("real@example.test", "dsn1@elsewhere.test"),      # a real bounce: accepted
-        dsn("forged@example.test", "dsn2@elsewhere.test"),    # never sent: refused
+        # never sent, and from an address never written to (else the envelope check accepts it): refused
+        dsn("forged@example.test", "dsn2@elsewhere.test", failed="stranger@elsewhere.test"),
         ordinary(1), ordinary(2),
-        dsn("live@example.test", "dsn3@elsewhere.test"),      # only in the live ledger: refused
+        # only in the live ledger: refused
+        dsn("live@example.test", "dsn3@elsewhere.test", failed="x@y.test"),
     ])
     before = snapshot(live.client)
     assert main(["replay", "--config", str(config_file), "--json", "--sent", str(sent_box),

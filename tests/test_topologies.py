@@ -37,7 +37,8 @@ def flow(cfg: Config) -> None:
         real = inspector.inspect(envelope, messages.dsn(messages.original(f"<topo-{i}@example.test>")))
         assert real.action == "accept", real.reason
         inspector.count(real)
-    forged = inspector.inspect(envelope, messages.dsn(messages.original("<topo-forged@example.test>")))
+    forged = inspector.inspect(envelope, messages.dsn(messages.original("<topo-forged@example.test>"),
+                                                      failed="stranger@example.net"))
     assert forged.action == "reject"
     match = ledger.find([recorder.entries(SentMessage("alice@example.test", [], "<topo-7@example.test>"))
                          .entries[0]])

@@ -36,16 +36,19 @@ def test_observing_on_redis_cluster(cluster: RedisCluster, tmp_path: Path,
     ledger.record([recorder.hasher.message(f"old-{i}@x", "alice@example.test") for i in range(20)],
                   day=today() - 15)
     envelope = Envelope("", ["alice@example.test"], "mx[192.0.2.1]", "QC1")
-    for ref in ("<cl-3@example.test>", "<cl-forged@example.test>"):
-        assert observer.decided(envelope, inspector.inspect(envelope, messages.dsn(messages.original(ref))),
-                                0.001)
+    # the forged one bounces from an address alice never wrote to (else the envelope check accepts it)
+    for ref, failed in (("<cl-3@example.test>", "bob@example.com"),
+                        ("<cl-forged@example.test>", "stranger@example.net")):
+        dsn = messages.dsn(messages.original(ref), failed=failed)
+        assert observer.decided(envelope, inspector.inspect(envelope, dsn), 0.001)
 
     def cli(*argv: str) -> str:
         assert main([*argv, "--config", str(path)]) == 0
         return capsys.readouterr().out
 
     stats = json.loads(cli("stats", "--json", "--days", "1"))
-    assert stats["entries"] == 50 and stats["memory_bytes"] > 0
+    # 30 messages + their one (alice, bob) pair today, 20 old ones
+    assert stats["entries"] == 51 and stats["memory_bytes"] > 0
     # Summed over the three primaries, not one node's INFO.
     one_node = int(connect(cluster.nodes[0].url).info("memory")["used_memory"])
     assert stats["redis_used_memory"] > 2 * one_node
@@ -54,8 +57,8 @@ def test_observing_on_redis_cluster(cluster: RedisCluster, tmp_path: Path,
     assert [json.loads(li)["action"] for li in cli("log", "--json").splitlines()] == ["reject", "accept"]
     dump = cli("export")
     assert json.loads(cli("purge", "--older-than", "10", "--json"))["entries"] == 20
-    assert json.loads(cli("stats", "--json"))["entries"] == 30
+    assert json.loads(cli("stats", "--json"))["entries"] == 31
     (tmp_path / "dump.jsonl").write_text(dump)
     assert json.loads(cli("import", str(tmp_path / "dump.jsonl"), "--json"))["added"] == 20
     assert json.loads(cli("import", str(tmp_path / "dump.jsonl"), "--json"))["added"] == 0
-    assert json.loads(cli("stats", "--json"))["entries"] == 50
+    assert json.loads(cli("stats", "--json"))["entries"] == 51

@@ -12,14 +12,14 @@ from __future__ import annotations
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import redis
 
 from ledger.check import Envelope
 from ledger.decide import ACCEPT, Decision
-from ledger.hashing import MESSAGE, EntryHash
+from ledger.hashing import MESSAGE, PAIR, EntryHash
 from ledger.ops.mailbox import MailItem, header_date
 from ledger.record import Recorder, SentMessage
 from ledger.store import SECONDS_PER_DAY, Ledger, LedgerUnavailable, Match, today
@@ -46,9 +46,10 @@ class ScratchLedger(Ledger):
     def expires_at(self, day: int) -> int:
         return int(time.time()) + SCRATCH_TTL
 
-    def find(self, entries: Sequence[EntryHash], kind: bytes = MESSAGE,
-             day: int | None = None) -> dict[EntryHash, Match]:
-        return super().find(entries, kind, self.as_of if day is None else day)
+    def find_kinds(self, requests: Mapping[bytes, Sequence[EntryHash]],
+                   day: int | None = None) -> dict[bytes, dict[EntryHash, Match]]:
+        # find() goes through here too: every lookup is as of the replayed day
+        return super().find_kinds(requests, self.as_of if day is None else day)
 
     def drop(self) -> int:
         """Delete every key of the scratch namespace; returns how many."""
@@ -151,7 +152,8 @@ class Replay:
             result = self.recorder.entries(sent)
             if result.entries:
                 day = day_of(item, self.headers(item.raw).get("date"), received=False)
-                self.scratch.record(result.entries, recipients=max(1, len(sent.recipients)), day=day)
+                self.scratch.record_kinds([(MESSAGE, result.entries, max(1, len(sent.recipients))),
+                                           (PAIR, result.pairs, 1)], day=day)
                 self.report.recorded += 1
             else:
                 self.report.not_recorded[result.reason] += 1
