@@ -159,6 +159,7 @@ class ParsedMessage:
     _lower: str | None = field(default=None, repr=False)
     _texts: list[tuple[email.message.Message, str]] | None = field(default=None, repr=False)
     _from: list[str] | None = field(default=None, repr=False)
+    _parts: list[tuple[int, email.message.Message]] | None = field(default=None, repr=False)
 
     @property
     def own_id(self) -> str | None:
@@ -189,9 +190,18 @@ class ParsedMessage:
 
         An attached message (``message/rfc822``) is yielded but not entered
         unless ``into_attached``: the original's own body and headers are
-        not the bounce's words.
+        not the bounce's words. The bounce's own parts are walked once and
+        remembered (every detector asks for them).
         """
-        stack: list[tuple[int, email.message.Message]] = [(0, root or self.message)]
+        if root is None and not into_attached:
+            if self._parts is None:
+                self._parts = list(self._walk(False, self.message))
+            return iter(self._parts)
+        return self._walk(into_attached, root or self.message)
+
+    def _walk(self, into_attached: bool,
+              root: email.message.Message) -> Iterator[tuple[int, email.message.Message]]:
+        stack: list[tuple[int, email.message.Message]] = [(0, root)]
         seen = 0
         while stack and not self.expired():
             if seen >= self.limits.max_parts:
