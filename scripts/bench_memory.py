@@ -4,8 +4,12 @@
 Records N messages spread evenly over the ledger's lifetime (as a site
 sending N/lifetime messages a day would hold them), through the same
 Recorder code the outbound milter uses, and divides the growth of Redis'
-used_memory by N. For comparison it loads the same N messages in the naive
-layout (one key per message, SET ... EX) in the same run and prints the ratio.
+used_memory by N: first the message entries alone (what a bounce's reference
+is matched against), then the (sender, recipient) pairs the envelope check
+uses, each to a recipient never written to before (the worst case: real
+sites write to the same people again, and a repeated pair costs nothing).
+For comparison it loads the same N messages in the naive layout (one key per
+message, SET ... EX) in the same run and prints the ratio.
 
     scripts/bench_memory.py [--messages 1000000] [--bucket-bits 6] [--days 30]
 """
@@ -21,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger.hashing import Hasher
+from ledger.hashing import MESSAGE, PAIR, Hasher
 from ledger.record import Recorder, SentMessage
 from ledger.store import Ledger, connect, today
 from ledger.testbed import RedisServer
@@ -45,23 +49,33 @@ def main() -> int:
             ledger = Ledger(client, "sl", lifetime_days=30, bucket_bits=args.bucket_bits)
             recorder = Recorder(ledger, Hasher(b"benchmark-secret-0123456789", args.bucket_bits))
             per_day = args.messages // args.days
-            base = used_memory(client)
-            started = time.perf_counter()
             batch = 2000
-            for day_index in range(args.days):
-                day = today() - day_index
-                for start in range(0, per_day, batch):
-                    entries = []
-                    for i in range(start, min(start + batch, per_day)):
-                        sent = SentMessage(mail_from="alice@example.test", recipients=["bob@example.com"],
-                                           message_id=f"<{day}.{i}.benchmark@example.test>")
-                        entries.extend(recorder.entries(sent).entries)
-                    ledger.record(entries, recipients=1, day=day)
-            elapsed = time.perf_counter() - started
+
+            def load(kind: bytes) -> float:
+                """Record every message's entries of one kind; seconds taken."""
+                started = time.perf_counter()
+                for day_index in range(args.days):
+                    day = today() - day_index
+                    for start in range(0, per_day, batch):
+                        entries = []
+                        for i in range(start, min(start + batch, per_day)):
+                            sent = SentMessage(mail_from="alice@example.test",
+                                               recipients=[f"r{day}.{i}@example.com"],
+                                               message_id=f"<{day}.{i}.benchmark@example.test>")
+                            result = recorder.entries(sent)
+                            entries.extend(result.entries if kind == MESSAGE else result.pairs)
+                        ledger.record(entries, recipients=1, kind=kind, day=day)
+                return time.perf_counter() - started
+
+            base = used_memory(client)
+            elapsed = load(MESSAGE)
             recorded = per_day * args.days
             ledger_bytes = (used_memory(client) - base) / recorded
+            base = used_memory(client)
+            load(PAIR)
+            pair_bytes = (used_memory(client) - base) / recorded
             encodings: dict[str, int] = {}
-            for key in client.scan_iter(ledger.key_pattern(), count=1000):
+            for key in client.scan_iter(f"{ledger.namespace}:*", count=1000):
                 enc = client.object("encoding", key).decode()
                 encodings[enc] = encodings.get(enc, 0) + 1
             largest = max(client.hlen(k) for k in client.scan_iter(ledger.key_pattern(), count=1000))
@@ -81,7 +95,9 @@ def main() -> int:
     print(f"messages recorded:          {recorded:,} over {args.days} days "
           f"({per_day:,}/day, bucket_bits={args.bucket_bits}, largest hash {largest} entries)")
     print(f"hash encodings:             {encodings}")
-    print(f"ledger bytes per message:   {ledger_bytes:.1f}")
+    print(f"ledger bytes per message:   {ledger_bytes:.1f}  (message entries: what references match)")
+    print(f"bytes per new pair:         {pair_bytes:.1f}  (envelope check; a repeated pair costs 0)")
+    print(f"message + one new pair:     {ledger_bytes + pair_bytes:.1f}")
     print(f"key-per-message baseline:   {naive_bytes:.1f} bytes per message (SET key EX)")
     print(f"ratio ledger / baseline:    {ledger_bytes / naive_bytes:.3f}")
     print(f"record rate:                {recorded / elapsed:,.0f} messages/s (pipelined, batches of 2000)")
