@@ -43,16 +43,18 @@ def original(i: int) -> bytes:
             f"Message-ID: <bench-{i}@bench.test>\r\n\r\n" + "Some text of the original.\r\n" * 20).encode()
 
 
-def dsn(i: int, message_id: str) -> bytes:
+def dsn(i: int, message_id: str, failed: str = "bob@example.com") -> bytes:
+    """A DSN for original i; a forged one names an ID and a recipient never written to."""
     returned = original(i).replace(f"<bench-{i}@bench.test>".encode(), message_id.encode())
+    returned = returned.replace(b"bob@example.com", failed.encode())
     return (
         b"From: MAILER-DAEMON@mx.example.com\r\nTo: " + USER.encode() + b"\r\n"
         b"Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n"
         b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n'
         b"Message-ID: <dsn-" + str(i).encode() + b"@mx.example.com>\r\n\r\n"
-        b"--B\r\nContent-Type: text/plain\r\n\r\n<bob@example.com>: 550 5.1.1 unknown\r\n"
+        b"--B\r\nContent-Type: text/plain\r\n\r\n<" + failed.encode() + b">: 550 5.1.1 unknown\r\n"
         b"--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com\r\n\r\n"
-        b"Final-Recipient: rfc822; bob@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+        b"Final-Recipient: rfc822; " + failed.encode() + b"\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
         b"--B\r\nContent-Type: message/rfc822\r\n\r\n" + returned + b"\r\n--B--\r\n"
     )
 
@@ -116,7 +118,8 @@ def main() -> int:
             "ordinary mail, inbound milter": ("carol@example.com", ordinary, postfix.mx_port),
             "real DSNs (in ledger), inbound": ("", lambda i: dsn(i, f"<bench-{i}@bench.test>"),
                                                postfix.mx_port),
-            "forged DSNs (refused), inbound": ("", lambda i: dsn(i, f"<forged-{i}@bench.test>"),
+            "forged DSNs (refused), inbound": ("", lambda i: dsn(i, f"<forged-{i}@bench.test>",
+                                                                      f"stranger{i}@example.org"),
                                                postfix.mx_port),
             "outbound mail, recording milter": (USER, lambda i: original(i + total),
                                                 postfix.submission_port),
