@@ -4,7 +4,7 @@
     .venv/bin/python scripts/make_corpus.py [--out tests/corpus]
 
 The Postfix-made DSNs come from scripts/make_corpus_postfix.py and live in their
-own folders (postfix-*); this script never touches those.
+own folders; this script never touches a folder whose sidecars say "real software".
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts.corpusgen import backscatter, ordinary  # noqa: E402
 
-REAL_PREFIX = "postfix-"
+REAL_SOFTWARE = '"generated_by": "real software: '
 
 
 def clean(root: Path) -> None:
@@ -29,8 +29,13 @@ def clean(root: Path) -> None:
         if not base.is_dir():
             continue
         for folder in base.iterdir():
-            if folder.is_dir() and not folder.name.startswith(REAL_PREFIX):
+            if folder.is_dir() and not is_real(folder):
                 shutil.rmtree(folder)
+
+
+def is_real(folder: Path) -> bool:
+    """A folder made by real software (scripts/make_corpus_postfix.py) is kept."""
+    return any(REAL_SOFTWARE in sidecar.read_text() for sidecar in folder.glob("*.json"))
 
 
 def main(argv: list[str] | None = None) -> int:
