@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts.corpusgen import backscatter, ordinary  # noqa: E402
+from scripts.corpusgen import backscatter, ordinary
 
 REAL_SOFTWARE = '"generated_by": "real software: '
 

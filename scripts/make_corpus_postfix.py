@@ -32,9 +32,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger.testbed import SmtpSink, free_port  # noqa: E402
-from ledger.testbed.procs import port_open, wait_for  # noqa: E402
-from scripts.corpusgen import common as c  # noqa: E402
+from ledger import msgid
+from ledger.testbed import SmtpSink, free_port
+from ledger.testbed.procs import port_open, wait_for
+from scripts.corpusgen import common as c
 
 HOST = "mx1.example.net"
 FAIL, OK, SLOW = "example.com", "example.org", "slow.example"
@@ -62,8 +63,10 @@ class RemotePostfix:
 
     def __init__(self, base: Path, port: int, fail_port: int, ok_port: int, capture_port: int) -> None:
         self.dir, self.etc, self.port = base, base / "etc", port
-        self.routes = (f"{FAIL}=smtp:[127.0.0.1]:{fail_port}, {OK}=smtp:[127.0.0.1]:{ok_port}, "
-                       f"{c.SITE}=smtp:[127.0.0.1]:{capture_port}, {SLOW}=smtp:[127.0.0.1]:{free_port()}")
+        self.routes = (
+            f"{FAIL}=smtp:[127.0.0.1]:{fail_port}, {OK}=smtp:[127.0.0.1]:{ok_port}, "
+            f"{c.SITE}=smtp:[127.0.0.1]:{capture_port}, {SLOW}=smtp:[127.0.0.1]:{free_port()}"
+        )
 
     def _postconf(self, *args: str) -> None:
         subprocess.run(["postconf", "-c", str(self.etc), *args], check=True, capture_output=True)
@@ -75,18 +78,38 @@ class RemotePostfix:
         shutil.chown(self.dir / "data", "postfix")
         (self.etc / "main.cf").write_text("")
         shutil.copy("/etc/postfix/master.cf", self.etc / "master.cf")
-        self._postconf("-e", f"queue_directory={self.dir}/queue", f"data_directory={self.dir}/data",
-                       f"maillog_file={self.dir}/maillog", f"maillog_file_prefixes={self.dir}",
-                       f"myhostname={HOST}", "mydomain=example.net", "myorigin=example.net", "mydestination=",
-                       "local_recipient_maps=", "inet_interfaces=127.0.0.1", "inet_protocols=ipv4",
-                       "mynetworks=127.0.0.0/8",
-                       "smtpd_relay_restrictions=permit_mynetworks, reject_unauth_destination",
-                       f"transport_maps=inline:{{ {self.routes} }}", "default_transport=error:no route",
-                       "smtp_dns_support_level=disabled", "alias_maps=", "alias_database=",
-                       "compatibility_level=3.6", "in_flow_delay=0", "delay_warning_time=2s",
-                       "queue_run_delay=2s", "minimal_backoff_time=2s", "maximal_backoff_time=4s",
-                       "smtp_connect_timeout=2s", "bounce_queue_lifetime=1h", "maximal_queue_lifetime=1h",
-                       "smtputf8_enable=no", "smtp_discard_ehlo_keywords=dsn")
+        self._postconf(
+            "-e",
+            f"queue_directory={self.dir}/queue",
+            f"data_directory={self.dir}/data",
+            f"maillog_file={self.dir}/maillog",
+            f"maillog_file_prefixes={self.dir}",
+            f"myhostname={HOST}",
+            "mydomain=example.net",
+            "myorigin=example.net",
+            "mydestination=",
+            "local_recipient_maps=",
+            "inet_interfaces=127.0.0.1",
+            "inet_protocols=ipv4",
+            "mynetworks=127.0.0.0/8",
+            "smtpd_relay_restrictions=permit_mynetworks, reject_unauth_destination",
+            f"transport_maps=inline:{{ {self.routes} }}",
+            "default_transport=error:no route",
+            "smtp_dns_support_level=disabled",
+            "alias_maps=",
+            "alias_database=",
+            "compatibility_level=3.6",
+            "in_flow_delay=0",
+            "delay_warning_time=2s",
+            "queue_run_delay=2s",
+            "minimal_backoff_time=2s",
+            "maximal_backoff_time=4s",
+            "smtp_connect_timeout=2s",
+            "bounce_queue_lifetime=1h",
+            "maximal_queue_lifetime=1h",
+            "smtputf8_enable=no",
+            "smtp_discard_ehlo_keywords=dsn",
+        )
         self._postconf("-F", "*/*/chroot = n")
         self._postconf("-MX", "smtp/inet")
         self._postconf("-M", f"127.0.0.1:{self.port}/inet=127.0.0.1:{self.port} inet n - n - - smtpd")
@@ -110,8 +133,16 @@ def jobs() -> list[Job]:
     rng = c.rng_for("postfix-real")
     out: list[Job] = []
 
-    def add(folder: str, nfail: int = 1, nok: int = 0, nslow: int = 0, mail_opts: list[str] | None = None,
-            rcpt_opts: list[str] | None = None, cte: str = "7bit", lang: str | None = None) -> None:
+    def add(
+        folder: str,
+        nfail: int = 1,
+        nok: int = 0,
+        nslow: int = 0,
+        mail_opts: list[str] | None = None,
+        rcpt_opts: list[str] | None = None,
+        cte: str = "7bit",
+        lang: str | None = None,
+    ) -> None:
         o = c.make_original(rng, lang=lang)
         rcpts = [f"{rng.choice(c.WORLD_FIRST)}{i}@{FAIL}" for i in range(nfail)]
         rcpts += [f"{rng.choice(c.WORLD_FIRST)}{i}@{OK}" for i in range(nok)]
@@ -121,20 +152,32 @@ def jobs() -> list[Job]:
         out.append(Job(folder, o, mail_opts or [], rcpt_opts or [], original_bytes(o, cte, eight)))
 
     for i in range(8):
-        add("postfix-dsn", cte=["7bit", "quoted-printable", "base64", "8bit"][i % 4],
-            lang=["en", "de", "fr", "ja"][i % 4], mail_opts=["BODY=8BITMIME"] if i % 4 == 3 else [])
+        add(
+            "postfix-dsn",
+            cte=["7bit", "quoted-printable", "base64", "8bit"][i % 4],
+            lang=["en", "de", "fr", "ja"][i % 4],
+            mail_opts=["BODY=8BITMIME"] if i % 4 == 3 else [],
+        )
     for i in range(3):
         add("postfix-dsn", nfail=2 + i % 2)
     add("postfix-dsn", nfail=1, nok=2)
     for i in range(6):
         opts = ["RET=HDRS"] + ([f"ENVID={c.token(rng, 12)}"] if i % 2 == 0 else [])
         add("postfix-dsn-hdrs", mail_opts=opts, cte=["7bit", "base64", "quoted-printable"][i % 3])
-    for i in range(2):
-        add("postfix-dsn-full-envid", mail_opts=["RET=FULL", f"ENVID=QQ{c.token(rng, 10)}"],
-            rcpt_opts=["NOTIFY=FAILURE,DELAY"])
+    for _ in range(2):
+        add(
+            "postfix-dsn-full-envid",
+            mail_opts=["RET=FULL", f"ENVID=QQ{c.token(rng, 10)}"],
+            rcpt_opts=["NOTIFY=FAILURE,DELAY"],
+        )
     for i in range(3):
-        add("postfix-dsn-success", nfail=0, nok=1 + i % 2, mail_opts=["RET=HDRS"],
-            rcpt_opts=["NOTIFY=SUCCESS"])
+        add(
+            "postfix-dsn-success",
+            nfail=0,
+            nok=1 + i % 2,
+            mail_opts=["RET=HDRS"],
+            rcpt_opts=["NOTIFY=SUCCESS"],
+        )
     for i in range(4):
         add("postfix-dsn-delay", nfail=0, nslow=1, rcpt_opts=["NOTIFY=DELAY,FAILURE"] if i % 2 else [])
     return out
@@ -143,7 +186,9 @@ def jobs() -> list[Job]:
 def submit(port: int, job: Job) -> None:
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
         smtp.ehlo("mail.example.test")
-        smtp.sendmail(job.original.sender, job.original.recipients, job.raw, job.mail_options, job.rcpt_options)
+        smtp.sendmail(
+            job.original.sender, job.original.recipients, job.raw, job.mail_options, job.rcpt_options
+        )
 
 
 def split_dump(data: bytes) -> tuple[str, list[str], bytes]:
@@ -171,9 +216,17 @@ def main(argv: list[str] | None = None) -> int:
     version = postfix_version()
     base = Path(tempfile.mkdtemp(prefix="corpus-postfix-"))
     os.chmod(base, 0o755)
-    sinks = [SmtpSink(base, free_port(), "fail", reject_rcpt="550 5.1.1 <unknown>: Recipient address rejected: "
-                      "User unknown in local recipient table"),
-             SmtpSink(base, free_port(), "ok", dump=False), SmtpSink(base, free_port(), "capture", dump=True)]
+    sinks = [
+        SmtpSink(
+            base,
+            free_port(),
+            "fail",
+            reject_rcpt="550 5.1.1 <unknown>: Recipient address rejected: "
+            "User unknown in local recipient table",
+        ),
+        SmtpSink(base, free_port(), "ok", dump=False),
+        SmtpSink(base, free_port(), "capture", dump=True),
+    ]
     remote = RemotePostfix(base / "postfix", free_port(), sinks[0].port, sinks[1].port, sinks[2].port)
     written = 0
     try:
@@ -211,14 +264,22 @@ COUNTERS: dict[str, int] = {}
 
 def write(root: Path, job: Job, data: bytes, version: str) -> int:
     mail_from, rcpts, raw = split_dump(data)
-    parsed = c.msgid.normalise(_header(raw, b"Message-Id"))
+    parsed = msgid.normalise(_header(raw, b"Message-Id"))
     failed = [r for r in job.original.recipients if not r.endswith("@" + OK)]
     if job.folder == "postfix-dsn-success":
         failed = [r for r in job.original.recipients]
     o = job.original
-    meta = c.sidecar(fmt=job.folder, generated_by=f"real software: Postfix {version}", mail_from=mail_from,
-                     rcpt=rcpts, kind="dsn", references=[o.norm_id],
-                     must_not=([parsed] if parsed else []) + o.own_ids(), rcpts_of_original=failed, original=o)
+    meta = c.sidecar(
+        fmt=job.folder,
+        generated_by=f"real software: Postfix {version}",
+        mail_from=mail_from,
+        rcpt=rcpts,
+        kind="dsn",
+        references=[o.norm_id],
+        must_not=([parsed] if parsed else []) + o.own_ids(),
+        rcpts_of_original=failed,
+        original=o,
+    )
     meta["submission"] = {"mail_options": job.mail_options, "rcpt_options": job.rcpt_options}
     COUNTERS[job.folder] = COUNTERS.get(job.folder, 0) + 1
     name = f"{job.folder}-{COUNTERS[job.folder]:02d}"

@@ -24,12 +24,25 @@ def samples(formats: list[Format] | None = None) -> Iterator[c.Sample]:
             must_not = ([c.norm(built.own_id)] if built.own_id else []) + case.original.own_ids()
             must_not += built.extra_must_not
             rcpt = built.rcpt or [case.rcpt]
-            note = {"normal": "", "noref": "carries no findable ID of the original",
-                    "forged": "about a message forged in our user's name (ID never sent)",
-                    "cross": "quotes a real message of another of our users"}[case.mode]
+            note = {
+                "normal": "",
+                "noref": "carries no findable ID of the original",
+                "forged": "about a message forged in our user's name (ID never sent)",
+                "cross": "quotes a real message of another of our users",
+            }[case.mode]
             if not built.form:
                 note = (note + "; " if note else "") + "only a heuristic (subject) marks it: at most tagged"
-            meta = c.sidecar(fmt=fmt.name, generated_by=fmt.generated_by, mail_from=built.mail_from, rcpt=rcpt,
-                             kind=kind, references=refs, must_not=must_not, rcpts_of_original=built.rcpts_stated,
-                             original=case.recorded, form=built.form, note=note)
+            meta = c.sidecar(
+                fmt=fmt.name,
+                generated_by=fmt.generated_by,
+                mail_from=built.mail_from,
+                rcpt=rcpt,
+                kind=kind,
+                references=refs,
+                must_not=must_not,
+                rcpts_of_original=built.rcpts_stated,
+                original=case.recorded,
+                form=built.form,
+                note=note,
+            )
             yield c.Sample("backscatter", fmt.name, f"{fmt.name}-{index + 1:02d}", built.raw, meta, case.eol)

@@ -37,7 +37,6 @@ class Case:
         return self.mode != "noref"
 
 
-
 @dataclass
 class Built:
     """A format's output: the raw text and what it contains."""
@@ -87,7 +86,9 @@ def make_case(fmt: Format, rng: random.Random, index: int) -> Case:
     genuine = c.make_original(rng, sender=sender, nrcpt=nrcpt)
     original, recorded, rcpt = genuine, genuine, genuine.sender
     if mode == "forged":
-        original = c.make_original(rng, sender=sender, nrcpt=nrcpt, genuine=False, thread=False, body_id=False)
+        original = c.make_original(
+            rng, sender=sender, nrcpt=nrcpt, genuine=False, thread=False, body_id=False
+        )
     elif mode == "cross":
         other = rng.choice([p for p in c.OUR_PEOPLE[:26] if p != sender])
         rcpt = f"{other[1]}@{c.SITE}"
@@ -98,9 +99,18 @@ def make_case(fmt: Format, rng: random.Random, index: int) -> Case:
     return Case(rng, index, mode, original, recorded, rcpt, host, dt, eol)
 
 
-def head(case: Case, *, frm: str, subject: str, own_id: str | None, ctype: str,
-         to: str | None = None, extra: list[str] | None = None, mime: bool = True,
-         received_from: str | None = None) -> str:
+def head(
+    case: Case,
+    *,
+    frm: str,
+    subject: str,
+    own_id: str | None,
+    ctype: str,
+    to: str | None = None,
+    extra: list[str] | None = None,
+    mime: bool = True,
+    received_from: str | None = None,
+) -> str:
     """The notice's own header block, as our MX receives it."""
     rng = case.rng
     lines = [c.received(rng, received_from or case.host, c.ip(rng), case.rcpt, case.dt)]
@@ -129,11 +139,16 @@ def quote_block(text: str, style: str) -> str:
 def failure_reason(rng: random.Random, rcpt: str) -> tuple[str, str]:
     """(status, diagnostic) of a permanent failure for one recipient."""
     local = rcpt.split("@")[0]
-    return rng.choice([
-        ("5.1.1", f"550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown in virtual mailbox table"),
-        ("5.1.1", f"550 5.1.1 The email account that you tried to reach does not exist ({local})"),
-        ("5.2.2", f"552 5.2.2 <{rcpt}>: mailbox full"),
-        ("5.7.1", "554 5.7.1 Service unavailable; Client host blocked using zen.spamhaus.example"),
-        ("5.1.1", f"550 5.1.1 <{rcpt}>... User unknown"),
-        ("5.2.1", "550 5.2.1 This mailbox has been disabled"),
-    ])
+    return rng.choice(
+        [
+            (
+                "5.1.1",
+                f"550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown in virtual mailbox table",
+            ),
+            ("5.1.1", f"550 5.1.1 The email account that you tried to reach does not exist ({local})"),
+            ("5.2.2", f"552 5.2.2 <{rcpt}>: mailbox full"),
+            ("5.7.1", "554 5.7.1 Service unavailable; Client host blocked using zen.spamhaus.example"),
+            ("5.1.1", f"550 5.1.1 <{rcpt}>... User unknown"),
+            ("5.2.1", "550 5.2.1 This mailbox has been disabled"),
+        ]
+    )

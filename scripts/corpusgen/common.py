@@ -15,7 +15,7 @@ import random
 import uuid
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -23,38 +23,109 @@ from ledger import addresses, msgid
 
 SEED = 20261127
 SITE = "example.test"
-BASE_DATE = datetime(2026, 11, 20, 9, 0, 0, tzinfo=timezone.utc)
+BASE_DATE = datetime(2026, 11, 20, 9, 0, 0, tzinfo=UTC)
 
 # ISSUE3-POLICY.md, step 5: what a candidate without any reference gets.
 NO_REFERENCE_DEFAULT = {
-    "dsn": "accept", "bounce": "accept", "virus": "reject", "challenge": "reject",
-    "subscription": "accept", "autoreply": "accept", "mdn": "accept", "arf": "accept",
+    "dsn": "accept",
+    "bounce": "accept",
+    "virus": "reject",
+    "challenge": "reject",
+    "subscription": "accept",
+    "autoreply": "accept",
+    "mdn": "accept",
+    "arf": "accept",
     "unknown": "accept",
 }
 
 OUR_PEOPLE = [
-    ("Alice Martin", "alice"), ("Bruno Keller", "bruno"), ("Chloé Durand", "chloe"),
-    ("Dmitri Volkov", "dmitri"), ("Eva Lindqvist", "eva"), ("Farid Haddad", "farid"),
-    ("Greta Hoffmann", "greta"), ("Hiro Tanaka", "hiro"), ("Inês Costa", "ines"),
-    ("Jonas Berg", "jonas"), ("Katrin Vogel", "katrin"), ("Lars Nilsson", "lars"),
-    ("María López", "maria"), ("Noah Janssen", "noah"), ("Olga Petrova", "olga"),
-    ("Pedro Alves", "pedro"), ("Quentin Moreau", "quentin"), ("Rosa Bianchi", "rosa"),
-    ("Sven Ahlberg", "sven"), ("Tomoko Sato", "tomoko"), ("Ulrike Brandt", "ulrike"),
-    ("Victor Nagy", "victor"), ("Wen Li", "wen"), ("Xavier Roux", "xavier"),
-    ("Yusuf Demir", "yusuf"), ("Zoé Lefèvre", "zoe"), ("Support Desk", "support"),
+    ("Alice Martin", "alice"),
+    ("Bruno Keller", "bruno"),
+    ("Chloé Durand", "chloe"),
+    ("Dmitri Volkov", "dmitri"),
+    ("Eva Lindqvist", "eva"),
+    ("Farid Haddad", "farid"),
+    ("Greta Hoffmann", "greta"),
+    ("Hiro Tanaka", "hiro"),
+    ("Inês Costa", "ines"),
+    ("Jonas Berg", "jonas"),
+    ("Katrin Vogel", "katrin"),
+    ("Lars Nilsson", "lars"),
+    ("María López", "maria"),
+    ("Noah Janssen", "noah"),
+    ("Olga Petrova", "olga"),
+    ("Pedro Alves", "pedro"),
+    ("Quentin Moreau", "quentin"),
+    ("Rosa Bianchi", "rosa"),
+    ("Sven Ahlberg", "sven"),
+    ("Tomoko Sato", "tomoko"),
+    ("Ulrike Brandt", "ulrike"),
+    ("Victor Nagy", "victor"),
+    ("Wen Li", "wen"),
+    ("Xavier Roux", "xavier"),
+    ("Yusuf Demir", "yusuf"),
+    ("Zoé Lefèvre", "zoe"),
+    ("Support Desk", "support"),
     ("Sales Team", "sales"),
 ]
-WORLD_FIRST = ["bob", "carol", "dave", "erin", "frank", "gina", "hans", "ivy", "jack", "kim",
-               "lena", "marc", "nina", "oscar", "paula", "rui", "sara", "tom", "uwe", "vera",
-               "walt", "yuki", "info", "contact", "orders", "j.smith", "a.meier", "p.rossi"]
-WORLD_DOMAINS = ["example.com", "example.net", "example.org", "mail.example", "corp.example",
-                 "shop.example", "univ.example", "isp.example", "agency.example", "bank.example",
-                 "hotel.example", "lists.example.org", "partner.example", "city.example"]
+WORLD_FIRST = [
+    "bob",
+    "carol",
+    "dave",
+    "erin",
+    "frank",
+    "gina",
+    "hans",
+    "ivy",
+    "jack",
+    "kim",
+    "lena",
+    "marc",
+    "nina",
+    "oscar",
+    "paula",
+    "rui",
+    "sara",
+    "tom",
+    "uwe",
+    "vera",
+    "walt",
+    "yuki",
+    "info",
+    "contact",
+    "orders",
+    "j.smith",
+    "a.meier",
+    "p.rossi",
+]
+WORLD_DOMAINS = [
+    "example.com",
+    "example.net",
+    "example.org",
+    "mail.example",
+    "corp.example",
+    "shop.example",
+    "univ.example",
+    "isp.example",
+    "agency.example",
+    "bank.example",
+    "hotel.example",
+    "lists.example.org",
+    "partner.example",
+    "city.example",
+]
 
 LANGS = ["en", "en", "en", "de", "fr", "es", "it", "pt", "nl", "sv", "ja"]
 SUBJECTS = {
-    "en": ["Quarterly figures", "Meeting on Thursday", "Your invoice 4711", "Re: project plan",
-           "Photos from the trip", "Draft contract for review", "Question about the order"],
+    "en": [
+        "Quarterly figures",
+        "Meeting on Thursday",
+        "Your invoice 4711",
+        "Re: project plan",
+        "Photos from the trip",
+        "Draft contract for review",
+        "Question about the order",
+    ],
     "de": ["Angebot für Büromöbel", "Termin nächste Woche", "Rückfrage zur Rechnung"],
     "fr": ["Réunion de jeudi", "Devis pour les travaux", "Compte rendu de la séance"],
     "es": ["Reunión del jueves", "Presupuesto de la obra", "Pregunta sobre el pedido"],
@@ -66,18 +137,26 @@ SUBJECTS = {
 }
 BODIES = {
     "en": "Hello,\n\nplease find the figures below. Let me know if anything is missing.\n\nBest regards,\n",
-    "de": "Hallo,\n\nanbei die Unterlagen für das Gespräch. Grüße aus Köln und schöne Woche!\n\nViele Grüße\n",
+    "de": "Hallo,\n\nanbei die Unterlagen für das Gespräch. Grüße aus Köln und schöne Woche!\n\nViele "
+    "Grüße\n",
     "fr": "Bonjour,\n\nvoici le document promis. N'hésitez pas à me répondre si besoin.\n\nCordialement,\n",
     "es": "Hola,\n\nte envío el documento que hablamos. Avísame si necesitas algo más.\n\nUn saludo,\n",
     "it": "Ciao,\n\nti mando il documento di cui abbiamo parlato. Fammi sapere.\n\nCordiali saluti,\n",
     "pt": "Olá,\n\nsegue o documento de que falámos. Qualquer dúvida, diga.\n\nCumprimentos,\n",
-    "nl": "Hallo,\n\nhierbij het document waar we het over hadden. Laat maar weten.\n\nMet vriendelijke groet,\n",
+    "nl": "Hallo,\n\nhierbij het document waar we het over hadden. Laat maar weten.\n\nMet vriendelijke "
+    "groet,\n",
     "sv": "Hej,\n\nhär är dokumentet vi pratade om. Hör av dig om något saknas.\n\nMed vänliga hälsningar,\n",
     "ja": "お世話になっております。\n\n資料を添付いたします。ご確認のほどよろしくお願いいたします。\n\n",
 }
-USER_AGENTS = ["Mozilla Thunderbird 128.4.0", "Microsoft Outlook 16.0", "Roundcube Webmail/1.6.9",
-               "Apple Mail (2.3774.500.171.1.1)", "Evolution 3.46.4", "Mutt/2.2.9 (2022-11-12)",
-               "K-9 Mail for Android"]
+USER_AGENTS = [
+    "Mozilla Thunderbird 128.4.0",
+    "Microsoft Outlook 16.0",
+    "Roundcube Webmail/1.6.9",
+    "Apple Mail (2.3774.500.171.1.1)",
+    "Evolution 3.46.4",
+    "Mutt/2.2.9 (2022-11-12)",
+    "K-9 Mail for Android",
+]
 
 
 def rng_for(name: str) -> random.Random:
@@ -113,7 +192,8 @@ def our_msgid(rng: random.Random, dt: datetime) -> str:
     if style == 2:
         return f"<{int(dt.timestamp()):x}.{hexs(rng, 32, upper=False)}@{SITE}>"
     if style == 3:
-        return f"<0{hexs(rng, 5, False)}01d{hexs(rng, 5, False)}${hexs(rng, 8, False)}${hexs(rng, 8, False)}$@{SITE}>"
+        head = f"<0{hexs(rng, 5, False)}01d{hexs(rng, 5, False)}"
+        return head + f"${hexs(rng, 8, False)}${hexs(rng, 8, False)}$@{SITE}>"
     if style == 4:
         return f"<{str(uuid.UUID(int=rng.getrandbits(128), version=4)).upper()}@{SITE}>"
     if style == 5:
@@ -140,7 +220,9 @@ def spammer_msgid(rng: random.Random) -> str:
     """What a spam bot forging our domain puts in Message-ID (never sent by us)."""
     style = rng.randrange(3)
     if style == 0:
-        return f"<000d01c{hexs(rng, 5, False)}${hexs(rng, 8, False)}${hexs(rng, 8, False)}@pc-{token(rng, 5)}>"
+        return (
+            f"<000d01c{hexs(rng, 5, False)}${hexs(rng, 8, False)}${hexs(rng, 8, False)}@pc-{token(rng, 5)}>"
+        )
     if style == 1:
         return f"<{hexs(rng, 8)}.{hexs(rng, 6)}@{SITE}>"
     return f"<{rng.randrange(10**9, 10**10)}.{rng.randrange(100, 999)}@{SITE}>"
@@ -155,8 +237,11 @@ def norm(value: str) -> str:
 def world_address(rng: random.Random) -> tuple[str, str]:
     first = rng.choice(WORLD_FIRST)
     domain = rng.choice(WORLD_DOMAINS)
-    display = first.split(".")[-1].capitalize() + " " + rng.choice(["Smith", "Meier", "Rossi", "Dubois",
-                                                                   "García", "Silva", "de Vries"])
+    display = (
+        first.split(".")[-1].capitalize()
+        + " "
+        + rng.choice(["Smith", "Meier", "Rossi", "Dubois", "García", "Silva", "de Vries"])
+    )
     return display, f"{first}@{domain}"
 
 
@@ -188,7 +273,7 @@ def fold(name: str, value: str, width: int = 76) -> str:
 
 def b64_body(data: bytes) -> str:
     text = base64.b64encode(data).decode()
-    return "\n".join(text[i:i + 76] for i in range(0, len(text), 76)) + "\n"
+    return "\n".join(text[i : i + 76] for i in range(0, len(text), 76)) + "\n"
 
 
 def qp_body(text: str, charset: str = "utf-8") -> str:
@@ -204,8 +289,13 @@ def encode(text: str, cte: str, charset: str = "utf-8") -> str:
     return text
 
 
-def part(ctype: str, body: str, cte: str | None = None, extra: list[str] | None = None,
-         charset: str | None = "utf-8") -> str:
+def part(
+    ctype: str,
+    body: str,
+    cte: str | None = None,
+    extra: list[str] | None = None,
+    charset: str | None = "utf-8",
+) -> str:
     """One MIME part (headers, blank line, body)."""
     heads = [f"Content-Type: {ctype}" + (f"; charset={charset}" if charset else "")]
     heads += extra or []
@@ -215,8 +305,9 @@ def part(ctype: str, body: str, cte: str | None = None, extra: list[str] | None 
     return "\n".join(heads) + "\n\n" + body
 
 
-def multipart(boundary: str, parts: list[str], preamble: str = "This is a multi-part message in MIME format.\n"
-              ) -> str:
+def multipart(
+    boundary: str, parts: list[str], preamble: str = "This is a multi-part message in MIME format.\n"
+) -> str:
     out = preamble + "\n"
     for p in parts:
         out += f"--{boundary}\n{p}"
@@ -241,8 +332,10 @@ def boundary(rng: random.Random, style: int | None = None) -> str:
 def received(rng: random.Random, helo: str, ip: str, rcpt: str, dt: datetime) -> str:
     """The Received line our MX adds (what the milter sees first)."""
     qid = hexs(rng, 10)
-    return (f"Received: from {helo} ({helo} [{ip}])\n\tby mx.{SITE} (Postfix) with ESMTPS id {qid}\n"
-            f"\tfor <{rcpt}>; {rfc_date(dt)}")
+    return (
+        f"Received: from {helo} ({helo} [{ip}])\n\tby mx.{SITE} (Postfix) with ESMTPS id {qid}\n"
+        f"\tfor <{rcpt}>; {rfc_date(dt)}"
+    )
 
 
 def ip(rng: random.Random) -> str:
@@ -287,14 +380,18 @@ class Original:
         """The original's header block as its sender's MTA passed it on (LF line ends)."""
         lines: list[str] = []
         if received:
-            lines.append(f"Received: from [{'10.1.2.' + str(len(self.sender) + 20)}] (unknown [10.1.2.33])\n"
-                         f"\tby mail.{SITE} (Postfix) with ESMTPSA id {hexs(random.Random(self.message_id), 10)}\n"
-                         f"\tfor <{self.recipients[0]}>; {rfc_date(self.date)}")
+            lines.append(
+                f"Received: from [{'10.1.2.' + str(len(self.sender) + 20)}] (unknown [10.1.2.33])\n"
+                f"\tby mail.{SITE} (Postfix) with ESMTPSA id {hexs(random.Random(self.message_id), 10)}\n"
+                f"\tfor <{self.recipients[0]}>; {rfc_date(self.date)}"
+            )
         lines.append(f"{id_name}:\n {self.message_id}" if fold_id else f"{id_name}: {self.message_id}")
         lines.append(f"Date: {rfc_date(self.date, 1)}")
         lines.append(f"From: {self.from_header}")
-        to = ", ".join(f"{encoded_word(n)} <{a}>" if n else a
-                       for n, a in zip(self.recipient_names, self.recipients, strict=True))
+        to = ", ".join(
+            f"{encoded_word(n)} <{a}>" if n else a
+            for n, a in zip(self.recipient_names, self.recipients, strict=True)
+        )
         lines.append(fold("To", to))
         lines.append(fold("Subject", encoded_word(self.subject)))
         if self.in_reply_to:
@@ -314,13 +411,25 @@ class Original:
         return self.headers(fold_id, id_name) + "\n" + self.encoded_body()
 
     def sidecar(self) -> dict[str, object]:
-        return {"message_id": self.message_id, "mail_from": self.sender, "from": self.from_header,
-                "recipients": list(self.recipients)}
+        return {
+            "message_id": self.message_id,
+            "mail_from": self.sender,
+            "from": self.from_header,
+            "recipients": list(self.recipients),
+        }
 
 
-def make_original(rng: random.Random, *, sender: tuple[str, str] | None = None, nrcpt: int = 1,
-                  lang: str | None = None, thread: bool | None = None, body_id: bool | None = None,
-                  genuine: bool = True, cte: str | None = None) -> Original:
+def make_original(
+    rng: random.Random,
+    *,
+    sender: tuple[str, str] | None = None,
+    nrcpt: int = 1,
+    lang: str | None = None,
+    thread: bool | None = None,
+    body_id: bool | None = None,
+    genuine: bool = True,
+    cte: str | None = None,
+) -> Original:
     display, local = sender or rng.choice(OUR_PEOPLE[:26])
     lang = lang or rng.choice(LANGS)
     dt = when(rng)
@@ -334,8 +443,16 @@ def make_original(rng: random.Random, *, sender: tuple[str, str] | None = None, 
     subject = rng.choice(SUBJECTS[lang])
     body = BODIES[lang] + display.split()[0] + "\n"
     if not genuine:
-        subject = rng.choice(["Re: your account", "Cheap meds online", "Invoice overdue", "Hi",
-                              "Your parcel could not be delivered", "RE: payment"])
+        subject = rng.choice(
+            [
+                "Re: your account",
+                "Cheap meds online",
+                "Invoice overdue",
+                "Hi",
+                "Your parcel could not be delivered",
+                "RE: payment",
+            ]
+        )
         body = "Click here: http://spam.example/x?" + token(rng, 8) + "\n"
     thread = rng.random() < 0.35 if thread is None else thread
     in_reply_to, refs = None, []
@@ -355,12 +472,33 @@ def make_original(rng: random.Random, *, sender: tuple[str, str] | None = None, 
         if rng.random() < 0.25:
             cte = rng.choice(["base64", "quoted-printable"])
     msg_id = our_msgid(rng, dt) if genuine else spammer_msgid(rng)
-    return Original(msg_id, f"{local}@{SITE}", display, rcpts, names, subject, dt, lang, body,
-                    rng.choice(USER_AGENTS), in_reply_to, refs, body_ids, cte, genuine)
+    return Original(
+        msg_id,
+        f"{local}@{SITE}",
+        display,
+        rcpts,
+        names,
+        subject,
+        dt,
+        lang,
+        body,
+        rng.choice(USER_AGENTS),
+        in_reply_to,
+        refs,
+        body_ids,
+        cte,
+        genuine,
+    )
 
 
-def expected_actions(kind: str, refs: list[str], rcpts_of_original: list[str], original: Original | None,
-                     rcpt: list[str], form: bool = True) -> tuple[str, str]:
+def expected_actions(
+    kind: str,
+    refs: list[str],
+    rcpts_of_original: list[str],
+    original: Original | None,
+    rcpt: list[str],
+    form: bool = True,
+) -> tuple[str, str]:
     """(action_with_entry, action_without_entry) by the decision order of ISSUE3-POLICY.md.
 
     Step 1: a reference is the recorded original and every envelope recipient sent it.
@@ -415,13 +553,26 @@ class Sample:
         directory = root / self.group / self.folder
         directory.mkdir(parents=True, exist_ok=True)
         (directory / f"{self.name}.eml").write_bytes(to_bytes(self.raw, self.eol, self.charset))
-        (directory / f"{self.name}.json").write_text(json.dumps(self.meta, indent=2, ensure_ascii=False) + "\n")
+        (directory / f"{self.name}.json").write_text(
+            json.dumps(self.meta, indent=2, ensure_ascii=False) + "\n"
+        )
 
 
-def sidecar(*, fmt: str, generated_by: str, mail_from: str, rcpt: list[str], kind: str | None,
-            references: list[str], must_not: list[str], rcpts_of_original: list[str],
-            original: Original | None, form: bool = True, ordinary: bool = False,
-            note: str = "") -> dict[str, object]:
+def sidecar(
+    *,
+    fmt: str,
+    generated_by: str,
+    mail_from: str,
+    rcpt: list[str],
+    kind: str | None,
+    references: list[str],
+    must_not: list[str],
+    rcpts_of_original: list[str],
+    original: Original | None,
+    form: bool = True,
+    ordinary: bool = False,
+    note: str = "",
+) -> dict[str, object]:
     """The sidecar JSON of ISSUE3-POLICY.md, with the actions worked out by the policy."""
     if ordinary:
         with_entry = without = "accept"
