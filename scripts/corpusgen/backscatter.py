@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from scripts.corpusgen import common as c
-from scripts.corpusgen import notices, replies, reports, textbounces
+from scripts.corpusgen import notices, replies, reports, subscriptions, textbounces
 from scripts.corpusgen.cases import Format, make_case
 
-ALL_FORMATS: list[Format] = [*textbounces.FORMATS, *reports.FORMATS, *notices.FORMATS, *replies.FORMATS]
+ALL_FORMATS: list[Format] = [
+    *textbounces.FORMATS,
+    *reports.FORMATS,
+    *notices.FORMATS,
+    *replies.FORMATS,
+    *subscriptions.FORMATS,
+]
 
 
 def samples(formats: list[Format] | None = None) -> Iterator[c.Sample]:

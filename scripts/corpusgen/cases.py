@@ -67,6 +67,7 @@ class Format:
     forge: bool = True
     modes: tuple[str, ...] = ()
     nrcpt: tuple[int, ...] = (1,)
+    list_target: str = ""  # "post": the original went to a list; "request": a list command address
 
 
 def make_case(fmt: Format, rng: random.Random, index: int) -> Case:
@@ -84,11 +85,15 @@ def make_case(fmt: Format, rng: random.Random, index: int) -> Case:
     nrcpt = rng.choice(fmt.nrcpt)
     sender = rng.choice(c.OUR_PEOPLE[:26])
     genuine = c.make_original(rng, sender=sender, nrcpt=nrcpt)
+    if fmt.list_target:
+        _to_list(genuine, fmt.list_target)
     original, recorded, rcpt = genuine, genuine, genuine.sender
     if mode == "forged":
         original = c.make_original(
             rng, sender=sender, nrcpt=nrcpt, genuine=False, thread=False, body_id=False
         )
+        if fmt.list_target:
+            _to_list(original, fmt.list_target)
     elif mode == "cross":
         other = rng.choice([p for p in c.OUR_PEOPLE[:26] if p != sender])
         rcpt = f"{other[1]}@{c.SITE}"
@@ -97,6 +102,24 @@ def make_case(fmt: Format, rng: random.Random, index: int) -> Case:
     dt = original.date + timedelta(seconds=rng.randrange(5, 7200))
     eol = rng.choice(["lf", "lf", "crlf", "crlf", "mixed"])
     return Case(rng, index, mode, original, recorded, rcpt, host, dt, eol)
+
+
+LISTS = ["users", "devel", "announce", "discuss", "jobs", "help", "events"]
+
+
+def _to_list(original: c.Original, target: str) -> None:
+    """Address the original to a mailing list (a post) or its command address."""
+    first = original.recipients[0]
+    name = LISTS[len(first) % len(LISTS)]
+    domain = first.split("@", 1)[1]
+    domain = domain if domain.startswith("lists.") else "lists." + domain
+    if target == "request":
+        original.recipients = [f"{name}-request@{domain}"]
+        original.subject = f"subscribe {name}"
+        original.body = f"subscribe {name}\n"
+    else:
+        original.recipients = [f"{name}@{domain}"]
+    original.recipient_names = [""]
 
 
 def head(

@@ -453,6 +453,7 @@ FORMATS = [
         lambda k: mailman(k, False),
         3,
         noref=False,
+        list_target="post",
     ),
     Format(
         "mailman-held",
@@ -461,6 +462,7 @@ FORMATS = [
         lambda k: mailman(k, True),
         3,
         noref=False,
+        list_target="post",
     ),
-    Format("fml", "bounce", DESC + "fml 4 'not member' rejection", fml, 3, noref=False),
+    Format("fml", "bounce", DESC + "fml 4 'not member' rejection", fml, 3, noref=False, list_target="post"),
 ]

@@ -389,7 +389,15 @@ FORMATS = [
         4,
         noref=False,
     ),
-    Format("ezmlm", "bounce", DESC + "ezmlm-reject message in a qmail bounce", ezmlm, 3, noref=False),
+    Format(
+        "ezmlm",
+        "bounce",
+        DESC + "ezmlm-reject message in a qmail bounce",
+        ezmlm,
+        3,
+        noref=False,
+        list_target="post",
+    ),
     Format("sendmail-v8", "bounce", DESC + "Sendmail 8 non-MIME error message (transcript)", sendmail_v8, 4),
     Format(
         "sendmail-v5",
