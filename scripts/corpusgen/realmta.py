@@ -44,7 +44,9 @@ def original_bytes(o: c.Original, cte: str, eight_bit: bool) -> bytes:
     return (text + "\n" + body).replace("\n", "\r\n").encode("utf-8" if eight_bit else "ascii", "replace")
 
 
-def jobs(prefix: str, seed_name: str, success: bool = True) -> list[Job]:
+def jobs(
+    prefix: str, seed_name: str, success: bool = True, delays: bool = True, label: str = "dsn"
+) -> list[Job]:
     """The same mix for every MTA: RET=FULL/HDRS, ENVID, several recipients, 8-bit, delays."""
     rng = c.rng_for(seed_name)
     out: list[Job] = []
@@ -65,7 +67,7 @@ def jobs(prefix: str, seed_name: str, success: bool = True) -> list[Job]:
         rcpts += [f"{rng.choice(c.WORLD_FIRST)}{i}@{SLOW}" for i in range(nslow)]
         o.recipients, o.recipient_names = rcpts, [""] * len(rcpts)
         raw = original_bytes(o, cte, cte == "8bit")
-        out.append(Job(f"{prefix}-{folder}", o, mail_opts or [], rcpt_opts or [], raw))
+        out.append(Job(f"{prefix}-{folder.replace('dsn', label)}", o, mail_opts or [], rcpt_opts or [], raw))
 
     for i in range(8):
         add(
@@ -89,7 +91,7 @@ def jobs(prefix: str, seed_name: str, success: bool = True) -> list[Job]:
     if success:
         for i in range(3):
             add("dsn-success", nfail=0, nok=1 + i % 2, mail_opts=["RET=HDRS"], rcpt_opts=["NOTIFY=SUCCESS"])
-    for i in range(4):
+    for i in range(4 if delays else 0):
         add("dsn-delay", nfail=0, nslow=1, rcpt_opts=["NOTIFY=DELAY,FAILURE"] if i % 2 else [])
     return out
 
@@ -126,8 +128,8 @@ def _header(raw: bytes, name: bytes) -> str | None:
 class Writer:
     """Writes each captured notice with its sidecar, numbering per folder."""
 
-    def __init__(self, root: Path, generated_by: str) -> None:
-        self.root, self.generated_by = root, generated_by
+    def __init__(self, root: Path, generated_by: str, kind: str = "dsn") -> None:
+        self.root, self.generated_by, self.kind = root, generated_by, kind
         self.counters: dict[str, int] = {}
 
     def write(self, job: Job, data: bytes) -> None:
@@ -142,7 +144,7 @@ class Writer:
             generated_by=self.generated_by,
             mail_from=mail_from,
             rcpt=rcpts,
-            kind="dsn",
+            kind=self.kind,
             references=[o.norm_id],
             must_not=([own] if own else []) + o.own_ids(),
             rcpts_of_original=stated,
@@ -166,22 +168,23 @@ def run_jobs(
     after_submit: Callable[[Job], None],
     reset: Callable[[], None],
 ) -> int:
-    """Submit each job, wait for its first notice in the capture sink, write it."""
+    """Submit each job, wait for the notice that quotes its original, write that one."""
     written = 0
     for job in todo:
         submit(port, job)
         after_submit(job)
+        wanted = job.original.message_id.lower().encode()
         deadline = time.monotonic() + 30
-        while not capture.messages() and time.monotonic() < deadline:
+        found: Path | None = None
+        while found is None and time.monotonic() < deadline:
+            found = next((d for d in capture.messages() if wanted in d.read_bytes().lower()), None)
             time.sleep(0.2)
-        time.sleep(0.5)
-        dumps = capture.messages()
-        if dumps:
-            writer.write(job, dumps[0].read_bytes())
+        if found is not None:
+            writer.write(job, found.read_bytes())
             written += 1
         else:
             print(f"warning: no notice for {job.folder} {job.original.message_id}", file=sys.stderr)
-        for dump in dumps:
-            dump.unlink()
         reset()
+        for dump in capture.messages():
+            dump.unlink()
     return written

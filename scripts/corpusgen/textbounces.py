@@ -425,7 +425,7 @@ FORMATS = [
         4,
         noref=False,
     ),
-    Format("opensmtpd", "bounce", DESC + "OpenSMTPD bounce.c text", opensmtpd, 4, noref=False),
+    Format("opensmtpd", "bounce", DESC + "OpenSMTPD bounce text, older text/plain form", opensmtpd, 4, noref=False),
     Format("imail", "bounce", DESC + "Ipswitch IMail 'Undeliverable Mail'", imail, 3, noref=False),
     Format(
         "lotus-notes",
