@@ -140,7 +140,7 @@ def head(
     lines.append(f"Date: {c.rfc_date(case.dt, rng.choice([0, 1, -5, 9]))}")
     lines.append(f"From: {frm}")
     lines.append(f"To: {to or case.rcpt}")
-    lines.append(c.fold("Subject", subject))
+    lines.append(c.fold("Subject", c.encoded_word(subject)))
     if own_id:
         lines.append(f"Message-ID: {own_id}")
     lines += extra or []

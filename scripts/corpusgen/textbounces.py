@@ -123,7 +123,7 @@ def sendmail_v5(case: Case) -> Built:
     hdr = head(
         case,
         frm=f"Mail Delivery Subsystem <MAILER-DAEMON@{case.host}>",
-        subject="Returned mail: User unknown",
+        subject="Returned mail: User unknown" if case.quoting else "Returned mail: Cannot send message for 5 days",
         own_id=None,
         ctype="",
         mime=False,
