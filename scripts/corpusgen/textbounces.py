@@ -123,7 +123,9 @@ def sendmail_v5(case: Case) -> Built:
     hdr = head(
         case,
         frm=f"Mail Delivery Subsystem <MAILER-DAEMON@{case.host}>",
-        subject="Returned mail: User unknown" if case.quoting else "Returned mail: Cannot send message for 5 days",
+        subject="Returned mail: User unknown"
+        if case.quoting
+        else "Returned mail: Cannot send message for 5 days",
         own_id=None,
         ctype="",
         mime=False,
@@ -425,7 +427,14 @@ FORMATS = [
         4,
         noref=False,
     ),
-    Format("opensmtpd", "bounce", DESC + "OpenSMTPD bounce text, older text/plain form", opensmtpd, 4, noref=False),
+    Format(
+        "opensmtpd",
+        "bounce",
+        DESC + "OpenSMTPD bounce text, older text/plain form",
+        opensmtpd,
+        4,
+        noref=False,
+    ),
     Format("imail", "bounce", DESC + "Ipswitch IMail 'Undeliverable Mail'", imail, 3, noref=False),
     Format(
         "lotus-notes",
@@ -445,5 +454,101 @@ FORMATS = [
         courier_text,
         3,
         noref=False,
+    ),
+]
+
+
+def exchange55(case: Case) -> Built:
+    """Exchange 5.5 style non-delivery report without the original attached."""
+    rng, o = case.rng, case.original
+    addr = o.recipients[0]
+    own = f"<{c.hexs(rng, 32)}@{case.host}>"
+    text = (
+        "Your message did not reach some or all of the intended recipients.\n\n"
+        f"      Subject:\t{o.subject}\n      Sent:\t{o.date.strftime('%m/%d/%Y %I:%M %p')}\n\n"
+        "The following recipient(s) could not be reached:\n\n"
+        f"      {addr} on {case.dt.strftime('%m/%d/%Y %I:%M %p')}\n"
+        "            The recipient name is not recognized\n"
+        f"\tThe MTS-ID of the original message is: c=US;a= ;p=Corp;l={c.hexs(rng, 12)}\n"
+        "            MSEXCH:IMS:Corp:Site:MAIL01 0 (000C05A6) Unknown Recipient\n"
+    )
+    hdr = head(
+        case,
+        frm=f"System Administrator <postmaster@{addr.split('@')[1]}>",
+        subject=f"Undeliverable: {o.subject}",
+        own_id=own,
+        ctype="Content-Type: text/plain; charset=us-ascii",
+        extra=["X-Mailer: Internet Mail Service (5.5.2653.19)"],
+    )
+    return Built(hdr + "\n" + text, own, has_ref=False, rcpts_stated=[addr])
+
+
+def gateway_noref(case: Case) -> Built:
+    """An appliance's terse failure notice: no copy, no address, nothing to match."""
+    rng = case.rng
+    own = c.world_msgid(rng, case.host, case.dt)
+    text = rng.choice(
+        [
+            "Your message could not be delivered.\n\nReason: remote server refused the message (550).\n"
+            "This is an automatically generated message. Please do not reply.\n",
+            "Message delivery failed after repeated attempts. The message has been deleted.\n"
+            "No further delivery attempts will be made.\n",
+            "Delivery report unavailable: the original message was too large to return.\n",
+        ]
+    )
+    hdr = head(
+        case,
+        frm=f"Mail Gateway <postmaster@{case.host}>",
+        subject="Delivery failure",
+        own_id=own,
+        ctype="Content-Type: text/plain; charset=us-ascii",
+    )
+    return Built(hdr + "\n" + text, own, has_ref=False)
+
+
+def quota_noref(case: Case) -> Built:
+    """A webmail provider's 'mailbox full' notice naming the recipient, no copy."""
+    rng, o = case.rng, case.original
+    addr = o.recipients[0]
+    own = c.world_msgid(rng, case.host, case.dt)
+    text = (
+        "This is an automatically generated delivery notification.\n\n"
+        "Your message could not be delivered because the recipient's mailbox is full.\n\n"
+        f"Recipient: {addr}\nStatus: 5.2.2 (mailbox full)\nDate: {c.rfc_date(case.dt)}\n"
+    )
+    hdr = head(
+        case,
+        frm=f"Mail Delivery System <mailer-daemon@{case.host}>",
+        subject="Mail delivery failed: mailbox full",
+        own_id=own,
+        ctype="Content-Type: text/plain; charset=utf-8",
+    )
+    return Built(hdr + "\n" + text, own, has_ref=False, rcpts_stated=[addr])
+
+
+FORMATS += [
+    Format(
+        "exchange55",
+        "bounce",
+        DESC + "Exchange 5.5 IMS non-delivery report (no attachment)",
+        exchange55,
+        4,
+        modes=("noref",),
+    ),
+    Format(
+        "gateway-noref",
+        "bounce",
+        DESC + "terse appliance failure notice without any reference",
+        gateway_noref,
+        4,
+        modes=("noref",),
+    ),
+    Format(
+        "webmail-quota",
+        "bounce",
+        DESC + "webmail 'mailbox full' notice naming the recipient",
+        quota_noref,
+        4,
+        modes=("noref",),
     ),
 ]
