@@ -198,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
 
         writer = realmta.Writer(Path(args.out), f"real software: Exim {version} (Debian exim4-daemon-light)")
         todo = realmta.jobs("exim4-real", "exim-real", success=False)
-        written = realmta.run_jobs(todo, exim.port, sinks[2], writer, after_submit, exim.clear_queue)
+        written = realmta.run_jobs(
+            todo, realmta.submit(exim.port), sinks[2], writer, after_submit, exim.clear_queue
+        )
     finally:
         exim.stop()
         for sink in reversed(sinks):

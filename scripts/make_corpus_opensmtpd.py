@@ -136,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.out), f"real software: OpenSMTPD {version} (Debian opensmtpd)", kind="bounce"
         )
         todo = realmta.jobs("opensmtpd-real", "opensmtpd-real", success=False, delays=False, label="bounce")
-        written = realmta.run_jobs(todo, smtpd.port, sinks[2], writer, lambda job: None, lambda: None)
+        written = realmta.run_jobs(
+            todo, realmta.submit(smtpd.port), sinks[2], writer, lambda job: None, lambda: None
+        )
     finally:
         smtpd.stop()
         for sink in reversed(sinks):

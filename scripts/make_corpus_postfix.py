@@ -138,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run(["postsuper", "-c", str(remote.etc), "-d", "ALL"], capture_output=True, timeout=60)
 
         todo = realmta.jobs("postfix", "postfix-real")
-        written = realmta.run_jobs(todo, remote.port, sinks[2], writer, lambda job: None, reset)
+        written = realmta.run_jobs(
+            todo, realmta.submit(remote.port), sinks[2], writer, lambda job: None, reset
+        )
     finally:
         remote.stop()
         for sink in reversed(sinks):

@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from ledger import msgid
-from ledger.testbed import SmtpSink
 from scripts.corpusgen import common as c
 
 FAIL, OK, SLOW = "example.com", "example.org", "slow.example"
@@ -96,11 +96,16 @@ def jobs(
     return out
 
 
-def submit(port: int, job: Job) -> None:
-    with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
-        smtp.ehlo("mail.example.test")
-        o = job.original
-        smtp.sendmail(o.sender, o.recipients, job.raw, job.mail_options, job.rcpt_options)
+def submit(port: int) -> Callable[[Job], None]:
+    """Send jobs over SMTP to the MTA on ``port`` (with their ESMTP options)."""
+
+    def send(job: Job) -> None:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+            smtp.ehlo("mail.example.test")
+            o = job.original
+            smtp.sendmail(o.sender, o.recipients, job.raw, job.mail_options, job.rcpt_options)
+
+    return send
 
 
 def split_dump(data: bytes) -> tuple[str, list[str], bytes]:
@@ -160,10 +165,17 @@ class Writer:
         (directory / f"{name}.eml").write_bytes(raw)
 
 
+Sender = Callable[[Job], None]
+
+
+class Capture(Protocol):
+    def messages(self) -> list[Path]: ...
+
+
 def run_jobs(
     todo: list[Job],
-    port: int,
-    capture: SmtpSink,
+    send: Callable[[Job], None],
+    capture: Capture,
     writer: Writer,
     after_submit: Callable[[Job], None],
     reset: Callable[[], None],
@@ -171,7 +183,7 @@ def run_jobs(
     """Submit each job, wait for the notice that quotes its original, write that one."""
     written = 0
     for job in todo:
-        submit(port, job)
+        send(job)
         after_submit(job)
         wanted = job.original.message_id.lower().encode()
         deadline = time.monotonic() + 30
