@@ -8,7 +8,11 @@ from ISSUE3-POLICY.md, not from what the code returns today.
 
 from __future__ import annotations
 
+import email
+import email.policy
+import html
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +128,30 @@ def test_sidecar_is_well_formed(sample: Sample) -> None:
         assert meta["kind"] in KINDS
         assert {meta["action_with_entry"], meta["action_without_entry"]} <= {"accept", "reject"}
         assert meta["generated_by"].startswith(("real software: ", "written from "))
+
+
+def flat_text(raw: bytes) -> str:
+    """Everything a reader could find in a message: raw, every part decoded, HTML unescaped twice."""
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    texts = [raw.decode("utf-8", "replace")]
+    for part in message.walk():
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes):
+            texts.append(payload.decode("utf-8", "replace"))
+    return re.sub(r"\s+", "", html.unescape(html.unescape("\n".join(texts)))).lower()
+
+
+@pytest.mark.parametrize("sample", BACKSCATTER, ids=lambda s: s.id)
+def test_sidecar_matches_message(sample: Sample) -> None:
+    """The expectations are true of the file: what must be found is there, a 'no reference' sample has none."""
+    meta = sample.meta
+    text = flat_text(sample.eml.read_bytes())
+    for ref in meta["references"]:
+        assert ref in text, f"reference {ref} is not in the message"
+    for address in meta["recipients_of_original"]:
+        assert address in text, f"original recipient {address} is not in the message"
+    if not meta["references"] and meta["original"] is not None:
+        assert meta["original"]["message_id"].strip("<>").lower() not in text
 
 
 def test_corpus_size() -> None:
