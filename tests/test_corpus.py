@@ -143,7 +143,7 @@ def flat_text(raw: bytes) -> str:
 
 @pytest.mark.parametrize("sample", BACKSCATTER, ids=lambda s: s.id)
 def test_sidecar_matches_message(sample: Sample) -> None:
-    """The expectations are true of the file: what must be found is there, a 'no reference' sample has none."""
+    """The expectations hold in the file: what must be found is there; a no-reference sample has none."""
     meta = sample.meta
     text = flat_text(sample.eml.read_bytes())
     for ref in meta["references"]:
