@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Make real Postfix DSNs for tests/corpus/backscatter/postfix-*/ (run as root).
+
+    .venv/bin/python scripts/make_corpus_postfix.py [--out tests/corpus]
+
+A private Postfix (own config, queue and log under a scratch directory, loopback
+only) plays a remote site, mx1.example.net. Messages "from" our users are
+submitted to it over SMTP, addressed to domains routed to smtp-sinks that refuse
+every recipient (example.com), accept (example.org) or are not listening at all
+(slow.example, for delay warnings). Postfix's bounce daemon then sends real DSNs
+to example.test, routed to a capture sink that keeps each as a file. Variations:
+RET=FULL and RET=HDRS, ENVID, NOTIFY=SUCCESS, several recipients, partial
+failure, 8-bit and base64 originals, folded Message-ID, delay warnings.
+
+Dates and queue IDs come from the real run, so a rerun gives new files of the
+same shape (the originals and expectations are seeded and stay the same).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ledger.testbed import SmtpSink, free_port
+from ledger.testbed.procs import port_open, wait_for
+from scripts.corpusgen import common as c
+from scripts.corpusgen import realmta
+
+HOST = "mx1.example.net"
+FAIL, OK, SLOW = realmta.FAIL, realmta.OK, realmta.SLOW
+
+
+def postfix_version() -> str:
+    out = subprocess.run(["postconf", "-d", "-h", "mail_version"], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+class RemotePostfix:
+    """The private Postfix that makes the DSNs (not the project's testbed: no milters here)."""
+
+    def __init__(self, base: Path, port: int, fail_port: int, ok_port: int, capture_port: int) -> None:
+        self.dir, self.etc, self.port = base, base / "etc", port
+        self.routes = (
+            f"{FAIL}=smtp:[127.0.0.1]:{fail_port}, {OK}=smtp:[127.0.0.1]:{ok_port}, "
+            f"{c.SITE}=smtp:[127.0.0.1]:{capture_port}, {SLOW}=smtp:[127.0.0.1]:{free_port()}"
+        )
+
+    def _postconf(self, *args: str) -> None:
+        subprocess.run(["postconf", "-c", str(self.etc), *args], check=True, capture_output=True)
+
+    def start(self) -> None:
+        (self.dir / "data").mkdir(parents=True)
+        (self.dir / "queue").mkdir()
+        self.etc.mkdir()
+        shutil.chown(self.dir / "data", "postfix")
+        (self.etc / "main.cf").write_text("")
+        shutil.copy("/etc/postfix/master.cf", self.etc / "master.cf")
+        self._postconf(
+            "-e",
+            f"queue_directory={self.dir}/queue",
+            f"data_directory={self.dir}/data",
+            f"maillog_file={self.dir}/maillog",
+            f"maillog_file_prefixes={self.dir}",
+            f"myhostname={HOST}",
+            "mydomain=example.net",
+            "myorigin=example.net",
+            "mydestination=",
+            "local_recipient_maps=",
+            "inet_interfaces=127.0.0.1",
+            "inet_protocols=ipv4",
+            "mynetworks=127.0.0.0/8",
+            "smtpd_relay_restrictions=permit_mynetworks, reject_unauth_destination",
+            f"transport_maps=inline:{{ {self.routes} }}",
+            "default_transport=error:no route",
+            "smtp_dns_support_level=disabled",
+            "alias_maps=",
+            "alias_database=",
+            "compatibility_level=3.6",
+            "in_flow_delay=0",
+            "delay_warning_time=2s",
+            "queue_run_delay=2s",
+            "minimal_backoff_time=2s",
+            "maximal_backoff_time=4s",
+            "smtp_connect_timeout=2s",
+            "bounce_queue_lifetime=1h",
+            "maximal_queue_lifetime=1h",
+            "smtputf8_enable=no",
+            "smtp_discard_ehlo_keywords=dsn",
+        )
+        self._postconf("-F", "*/*/chroot = n")
+        self._postconf("-MX", "smtp/inet")
+        self._postconf("-M", f"127.0.0.1:{self.port}/inet=127.0.0.1:{self.port} inet n - n - - smtpd")
+        subprocess.run(["postfix", "-c", str(self.etc), "check"], check=True, capture_output=True)
+        subprocess.run(["postfix", "-c", str(self.etc), "start"], check=True, capture_output=True)
+        wait_for(lambda: port_open(self.port), 20, "private postfix")
+
+    def stop(self) -> None:
+        subprocess.run(["postfix", "-c", str(self.etc), "stop"], capture_output=True, timeout=60)
+        subprocess.run(["postsuper", "-c", str(self.etc), "-d", "ALL"], capture_output=True, timeout=60)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "tests" / "corpus"))
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0 or shutil.which("postfix") is None:
+        print("error: needs root and an installed postfix", file=sys.stderr)
+        return 2
+    version = postfix_version()
+    base = Path(tempfile.mkdtemp(prefix="corpus-postfix-"))
+    os.chmod(base, 0o755)
+    sinks = [
+        SmtpSink(
+            base,
+            free_port(),
+            "fail",
+            reject_rcpt=realmta.FAIL_REPLY,
+        ),
+        SmtpSink(base, free_port(), "ok", dump=False),
+        SmtpSink(base, free_port(), "capture", dump=True),
+    ]
+    remote = RemotePostfix(base / "postfix", free_port(), sinks[0].port, sinks[1].port, sinks[2].port)
+    writer = realmta.Writer(Path(args.out), f"real software: Postfix {version}")
+    written = 0
+    try:
+        for sink in sinks:
+            sink.start()
+        remote.start()
+
+        def reset() -> None:
+            subprocess.run(["postsuper", "-c", str(remote.etc), "-d", "ALL"], capture_output=True, timeout=60)
+
+        todo = realmta.jobs("postfix", "postfix-real")
+        written = realmta.run_jobs(
+            todo, realmta.submit(remote.port), sinks[2], writer, lambda job: None, reset
+        )
+    finally:
+        remote.stop()
+        for sink in reversed(sinks):
+            sink.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    print(f"wrote {written} real Postfix {version} DSNs under {args.out}/backscatter/postfix-*")
+    print(f"rerun: {sys.argv[0]} --out {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,180 @@
+"""The corpus (tests/corpus/): every message gives what its sidecar states.
+
+Each message is inspected twice: with an empty ledger, and after recording the
+sidecar's "original" the way the outbound side would (Recorder.record, which
+also stores the (sender, recipient) pairs once they exist). Expectations come
+from ISSUE3-POLICY.md, not from what the code returns today.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import html
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger import msgid
+from ledger.check import Envelope
+from ledger.decide import Decision
+from ledger.record import SentMessage
+
+CORPUS = Path(__file__).parent / "corpus"
+KINDS = {"dsn", "bounce", "virus", "challenge", "subscription", "autoreply", "mdn", "arf", "unknown"}
+KEYS = {
+    "format",
+    "generated_by",
+    "mail_from",
+    "rcpt",
+    "kind",
+    "references",
+    "must_not_reference",
+    "recipients_of_original",
+    "original",
+    "action_with_entry",
+    "action_without_entry",
+}
+
+
+@dataclass(frozen=True)
+class Sample:
+    group: str
+    eml: Path
+    meta: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return f"{self.group}/{self.eml.parent.name}/{self.eml.stem}"
+
+
+def load(group: str) -> list[Sample]:
+    found = []
+    for sidecar in sorted((CORPUS / group).glob("*/*.json")):
+        found.append(Sample(group, sidecar.with_suffix(".eml"), json.loads(sidecar.read_text())))
+    return found
+
+
+BACKSCATTER = load("backscatter")
+ORDINARY = load("ordinary")
+ALL = BACKSCATTER + ORDINARY
+
+
+def inspect(inspector: Any, sample: Sample) -> Decision:
+    envelope = Envelope(mail_from=sample.meta["mail_from"], recipients=list(sample.meta["rcpt"]))
+    decision: Decision = inspector.inspect(envelope, sample.eml.read_bytes())
+    return decision
+
+
+def record_original(recorder: Any, sample: Sample) -> None:
+    original = sample.meta["original"]
+    if original is None:
+        return
+    recorder.record(
+        SentMessage(
+            mail_from=original["mail_from"],
+            recipients=list(original["recipients"]),
+            message_id=original["message_id"],
+            from_header=original["from"],
+        )
+    )
+
+
+def check(decision: Decision, sample: Sample, action: str) -> None:
+    meta = sample.meta
+    kind = meta["kind"]
+    if kind != "any":
+        assert decision.kind == kind, f"kind {decision.kind!r}, expected {kind!r} ({decision.reason})"
+    missing = [r for r in meta["references"] if r not in decision.references]
+    assert not missing, f"references not found: {missing}; found {list(decision.references)}"
+    wrong = [r for r in meta["must_not_reference"] if r in decision.references]
+    assert not wrong, f"must not be references: {wrong}"
+    assert decision.action == action, f"action {decision.action}, expected {action} ({decision.reason})"
+
+
+@pytest.mark.parametrize("sample", ALL, ids=lambda s: s.id)
+def test_without_entry(sample: Sample, inspector: Any, redis_client: Any) -> None:
+    check(inspect(inspector, sample), sample, sample.meta["action_without_entry"])
+
+
+@pytest.mark.parametrize("sample", ALL, ids=lambda s: s.id)
+def test_with_entry(sample: Sample, inspector: Any, recorder: Any, redis_client: Any) -> None:
+    record_original(recorder, sample)
+    check(inspect(inspector, sample), sample, sample.meta["action_with_entry"])
+
+
+@pytest.mark.parametrize("sample", ALL, ids=lambda s: s.id)
+def test_sidecar_is_well_formed(sample: Sample) -> None:
+    """The contract of ISSUE3-POLICY.md: keys, kinds, normalised IDs, our domain."""
+    meta = sample.meta
+    assert sample.eml.is_file()
+    assert set(meta) >= KEYS, f"missing keys: {KEYS - set(meta)}"
+    assert meta["rcpt"] and all(r.endswith("@example.test") for r in meta["rcpt"])
+    for ref in meta["references"] + meta["must_not_reference"]:
+        assert msgid.normalise(f"<{ref}>") == ref, f"not normalised: {ref}"
+    assert not set(meta["references"]) & set(meta["must_not_reference"])
+    if meta["original"] is not None:
+        assert meta["original"]["mail_from"].endswith("@example.test")
+        assert msgid.normalise(meta["original"]["message_id"])
+    if sample.group == "ordinary":
+        assert meta["kind"] is None or meta["kind"] in KINDS | {"any"}
+        assert meta["action_with_entry"] == meta["action_without_entry"] == "accept"
+    else:
+        assert meta["kind"] in KINDS
+        assert {meta["action_with_entry"], meta["action_without_entry"]} <= {"accept", "reject"}
+        assert meta["generated_by"].startswith(("real software: ", "written from "))
+
+
+def flat_text(raw: bytes) -> str:
+    """Everything a reader could find in a message: raw, every part decoded, HTML unescaped twice."""
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    texts = [raw.decode("utf-8", "replace")]
+    for part in message.walk():
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes):
+            texts.append(payload.decode("utf-8", "replace"))
+    return re.sub(r"\s+", "", html.unescape(html.unescape("\n".join(texts)))).lower()
+
+
+@pytest.mark.parametrize("sample", BACKSCATTER, ids=lambda s: s.id)
+def test_sidecar_matches_message(sample: Sample) -> None:
+    """The expectations hold in the file: what must be found is there; a no-reference sample has none."""
+    meta = sample.meta
+    text = flat_text(sample.eml.read_bytes())
+    for ref in meta["references"]:
+        assert ref in text, f"reference {ref} is not in the message"
+    for address in meta["recipients_of_original"]:
+        assert address in text, f"original recipient {address} is not in the message"
+    if not meta["references"] and meta["original"] is not None:
+        assert meta["original"]["message_id"].strip("<>").lower() not in text
+
+
+def test_corpus_size() -> None:
+    formats = Counter(s.meta["format"] for s in BACKSCATTER)
+    assert len(BACKSCATTER) >= 200, f"{len(BACKSCATTER)} backscatter messages"
+    assert len(formats) >= 40, f"{len(formats)} formats: {sorted(formats)}"
+    assert len(ORDINARY) >= 300, f"{len(ORDINARY)} ordinary messages"
+
+
+def test_about_one_in_eight_bounces_has_no_reference() -> None:
+    """BRIEF.md: about one real bounce in eight carries no findable Message-ID."""
+    bounces = [s for s in BACKSCATTER if s.meta["kind"] in ("dsn", "bounce")]
+    without = [s for s in bounces if not s.meta["references"]]
+    share = len(without) / len(bounces)
+    assert 0.08 <= share <= 0.2, f"{len(without)} of {len(bounces)} bounces without a reference"
+
+
+def test_no_ordinary_message_is_ever_rejected(inspector: Any, recorder: Any, redis_client: Any) -> None:
+    rejected = []
+    for sample in ORDINARY:
+        for _ in ("empty ledger", "with the original recorded"):
+            decision = inspect(inspector, sample)
+            if decision.action != "accept":
+                rejected.append(f"{sample.id}: {decision.action} ({decision.reason})")
+            record_original(recorder, sample)
+    assert not rejected, "\n".join(rejected)
