@@ -81,11 +81,11 @@ def main() -> int:
     args = parser.parse_args()
     corpus = Path(args.corpus)
     if not corpus.is_dir():
-        print(f"bench-detect: {corpus}: not a directory", file=sys.stderr)
+        print(f"bench_detect.py: {corpus}: not a directory", file=sys.stderr)
         return 2
     messages = load(corpus)
     if not messages:
-        print(f"bench-detect: {corpus}: no *.eml files", file=sys.stderr)
+        print(f"bench_detect.py: {corpus}: no *.eml files", file=sys.stderr)
         return 2
     split = [(raw, env, headers_of(raw)) for raw, env in messages]
     limits = Limits()
@@ -134,7 +134,7 @@ def main() -> int:
         print(f"candidates only ({candidates}): parse + detect + extract "
               f"{t_check_c * 1e6 / candidates:.1f} us/msg, stdlib parse {t_base_c * 1e6 / candidates:.1f} "
               f"us/msg, ratio {t_check_c / t_base_c:.2f}")
-    print(f"rerun: scripts/bench-detect {corpus} --repeat {args.repeat}")
+    print(f"rerun: scripts/bench_detect.py {corpus} --repeat {args.repeat}")
     return 0
 
 
