@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from ledger.cli import main
-from ledger.hashing import Hasher
+from ledger.hashing import PAIR, Hasher
 from ledger.ops import postfix_log as plog
 from ledger.ops.backfill import Backfill
 from ledger.record import Recorder
@@ -132,6 +132,9 @@ def test_records_submission_and_pickup_on_the_logged_day(tmp_path: Path, job: Ba
     assert match.day == nov20 and match.recipients == 2
     assert found(ledger, hasher, "pick.1@example.test", "root@example.test", day=nov21)
     assert not found(ledger, hasher, "in.1@elsewhere.test", "ext@elsewhere.test", day=nov21)
+    # The envelope check's (sender, recipient) pairs are backfilled too.
+    pairs = [hasher.pair("alice@example.test", r) for r in ("b@x.test", "c@x.test", "z@x.test")]
+    assert set(ledger.find(pairs, kind=PAIR, day=nov21)) == set(pairs[:2])
     assert report.as_dict()["days"] == {time.strftime("%Y-%m-%d", time.gmtime(nov20 * 86400)): 1,
                                         time.strftime("%Y-%m-%d", time.gmtime(nov21 * 86400)): 1}
 
@@ -242,7 +245,7 @@ def test_cli_json_dry_run_and_service_option(tmp_path: Path, config_file: Path,
     out = capsys.readouterr().out
     assert "recorded 1 (1 new ledger entries)" in out
     assert "came in through postfix/submission/smtpd (not an outbound service)" in out
-    assert redis_client.dbsize() == 1
+    assert redis_client.dbsize() == 2  # one message key and one pair key
 
 
 def test_cli_services_from_the_config(tmp_path: Path, redis_server: object, redis_client: redis.Redis,

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ledger import msgid
-from ledger.hashing import EntryHash
+from ledger.hashing import MESSAGE, PAIR, EntryHash
 from ledger.ops import postfix_log as plog
 from ledger.record import Recorder, SentMessage
 from ledger.store import RECIPIENT_CAP, Ledger
@@ -84,16 +84,16 @@ class Report:
 
 
 class _Writer:
-    """Batches entries by (day, recipients) so a big log costs few round trips."""
+    """Batches entries by (kind, day, recipients) so a big log costs few round trips."""
 
     def __init__(self, ledger: Ledger | None) -> None:
         self.ledger = ledger
-        self.pending: dict[tuple[int, int], list[EntryHash]] = defaultdict(list)
+        self.pending: dict[tuple[bytes, int, int], list[EntryHash]] = defaultdict(list)
         self.size = 0
         self.new = 0
 
-    def add(self, entries: Iterable[EntryHash], day: int, recipients: int) -> None:
-        group = self.pending[(day, min(max(1, recipients), RECIPIENT_CAP))]
+    def add(self, entries: Iterable[EntryHash], day: int, recipients: int, kind: bytes = MESSAGE) -> None:
+        group = self.pending[(kind, day, min(max(1, recipients), RECIPIENT_CAP))]
         before = len(group)
         group.extend(entries)
         self.size += len(group) - before
@@ -102,8 +102,10 @@ class _Writer:
 
     def flush(self) -> None:
         if self.ledger is not None:
-            for (day, recipients), entries in self.pending.items():
-                self.new += self.ledger.record(entries, recipients=recipients, day=day)
+            for (kind, day, recipients), entries in self.pending.items():
+                new = self.ledger.record(entries, recipients=recipients, kind=kind, day=day)
+                if kind == MESSAGE:
+                    self.new += new
         self.pending.clear()
         self.size = 0
 
@@ -213,6 +215,7 @@ class Backfill:
             self._skip(result.reason)
             return
         self._writer.add(result.entries, state.day, recipients)
+        self._writer.add(result.pairs, state.day, 1, PAIR)  # for the envelope check
         self.report.recorded += 1
         self.report.days[state.day] += 1
         if at_end:
