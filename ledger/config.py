@@ -79,6 +79,30 @@ class NoReferenceSettings:
 
 
 @dataclass(frozen=True)
+class UnmatchedSettings:
+    """Per-kind exceptions to ``inbound.unmatched_action`` ("" = no exception).
+
+    ARF feedback reports are the one default exception: a mailbox provider's
+    report goes to the abuse address, not to the original's sender, so its
+    reference can never match; and a report about mail forged in the domain's
+    name is exactly what the abuse desk wants to read. Tag them.
+    """
+
+    dsn: str = ""
+    bounce: str = ""
+    virus: str = ""
+    challenge: str = ""
+    subscription: str = ""
+    autoreply: str = ""
+    mdn: str = ""
+    arf: str = "tag"
+    unknown: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
+
+
+@dataclass(frozen=True)
 class InboundSettings:
     socket: str = "unix:/run/sender-ledger/inbound.sock"
     unmatched_action: str = "reject"
@@ -92,6 +116,7 @@ class InboundSettings:
     max_mime_parts: int = 64
     parse_seconds: float = 0.5
     no_reference: NoReferenceSettings = NoReferenceSettings()
+    unmatched: UnmatchedSettings = UnmatchedSettings()
     trace_header: str = "X-Sender-Ledger"
     reject_text: str = (
         "Backscatter refused: this bounce or autoreply refers to no message sent from here"
@@ -228,6 +253,9 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(
                 f"inbound.no_reference.{kind}: must be one of {', '.join(NO_REFERENCE_ACTIONS)}"
             )
+    for kind, action in cfg.inbound.unmatched.as_dict().items():
+        if action not in UNMATCHED_ACTIONS:
+            raise ConfigError(f"inbound.unmatched.{kind}: must be one of {', '.join(UNMATCHED_ACTIONS)}")
     for name in ("outbound.socket", "inbound.socket"):
         section, key = name.split(".")
         value = getattr(getattr(cfg, section), key)

@@ -42,6 +42,9 @@ class Policy:
     # One action for every kind, overriding ``no_reference`` (None: use the table).
     no_reference_action: str | None = None
     no_reference: Mapping[str, str] = field(default_factory=lambda: dict(NO_REFERENCE_DEFAULTS))
+    # Per-kind exceptions to unmatched_action (ARF reports are tagged: they go to
+    # the abuse desk, whose address never sent the original).
+    unmatched: Mapping[str, str] = field(default_factory=lambda: {"arf": TAG})
     unreachable_action: str = TEMPFAIL
     matches_per_recipient: int = 3
     reject_text: str = "Backscatter refused"
@@ -110,6 +113,10 @@ def no_reference_action(policy: Policy, kind: str) -> str:
     return policy.no_reference.get(kind, policy.no_reference.get("unknown", TAG))
 
 
+def unmatched_action(policy: Policy, kind: str) -> str:
+    return policy.unmatched.get(kind) or policy.unmatched_action
+
+
 def _envelope(recipients: Sequence[str], pairs: Mapping[str, Sequence[str]]) -> str | None:
     """The envelope-check reason when every recipient recently wrote to an original recipient."""
     if not recipients or not all(pairs.get(rcpt) for rcpt in recipients):
@@ -138,13 +145,13 @@ def decide(
         if envelope:
             return _finish(policy, ACCEPT, envelope, finding, matched=True)
         if finding.recipients_of_original:
-            return _finish(policy, policy.unmatched_action,
+            return _finish(policy, unmatched_action(policy, finding.kind),
                            f"no recorded mail to the original's recipient(s) "
                            f"({len(finding.recipients_of_original)} checked)", finding)
         return _finish(policy, no_reference_action(policy, finding.kind),
                        f"{finding.kind} without a reference to an original", finding)
     if not recipients:
-        return _finish(policy, policy.unmatched_action, "no recipients", finding)
+        return _finish(policy, unmatched_action(policy, finding.kind), "no recipients", finding)
     chosen: list[Match] = []
     exhausted = False
     for rcpt in recipients:
@@ -161,7 +168,7 @@ def decide(
                        matched=True, matches=tuple(chosen))
     if exhausted:
         reason = "the original has already had as many bounces as it can cause"
-        return _finish(policy, policy.unmatched_action, reason, finding)
+        return _finish(policy, unmatched_action(policy, finding.kind), reason, finding)
     envelope = _envelope(recipients, pairs)
     if envelope:
         return _finish(policy, ACCEPT, envelope, finding, matched=True)
@@ -169,4 +176,4 @@ def decide(
         reason = "not every recipient sent the original"
     else:
         reason = f"no reference is in the ledger ({len(finding.references)} checked)"
-    return _finish(policy, policy.unmatched_action, reason, finding)
+    return _finish(policy, unmatched_action(policy, finding.kind), reason, finding)

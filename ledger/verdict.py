@@ -23,6 +23,7 @@ def policy_from(cfg: Config) -> Policy:
     return Policy(
         unmatched_action=cfg.inbound.unmatched_action,
         no_reference=cfg.inbound.no_reference.as_dict(),
+        unmatched=cfg.inbound.unmatched.as_dict(),
         unreachable_action=cfg.inbound.unreachable_action,
         matches_per_recipient=cfg.ledger.matches_per_recipient,
         reject_text=cfg.inbound.reject_text,

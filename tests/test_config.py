@@ -76,3 +76,10 @@ def test_command_line_prints_one_line_not_a_traceback(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         "sender-ledger: configuration error: ledger.bucket_bits: must be between 0 and 16"
     ]
+
+
+def test_per_kind_unmatched_exceptions(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, SECRET_LINE + '[inbound.unmatched]\narf = ""\nvirus = "tag"\n'))
+    assert cfg.inbound.unmatched.as_dict() == {"virus": "tag"}
+    with pytest.raises(ConfigError, match=r"^inbound\.unmatched\.mdn: must be one of"):
+        load_config(write(tmp_path, SECRET_LINE + '[inbound.unmatched]\nmdn = "bounce"\n'))

@@ -74,3 +74,11 @@ def test_json_shape() -> None:
     d = decide(POLICY, DSN, RCPT, {})
     assert set(d.as_dict()) == {"action", "candidate", "kind", "references", "matched", "reason", "reply"}
     assert d.as_dict()["reply"] == "550 5.7.1 Backscatter refused"
+
+
+def test_unmatched_arf_reports_are_tagged_by_default() -> None:
+    arf = Finding("arf", ("orig@example.test",), form=True)
+    d = decide(POLICY, arf, ["abuse@example.test"], {})
+    assert d.action == ACCEPT and d.reason.startswith("tagged: ") and d.trace is not None
+    strict = decide(Policy(unmatched={}), arf, ["abuse@example.test"], {})
+    assert strict.action == REJECT

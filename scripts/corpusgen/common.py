@@ -38,6 +38,9 @@ NO_REFERENCE_DEFAULT = {
     "unknown": "accept",
 }
 
+# inbound.unmatched: per-kind exceptions to "reject" for unmatched references.
+UNMATCHED_EXCEPTIONS = {"arf": "accept"}  # tagged: the abuse desk wants every report
+
 OUR_PEOPLE = [
     ("Alice Martin", "alice"),
     ("Bruno Keller", "bruno"),
@@ -507,7 +510,7 @@ def expected_actions(
     nothing at all -> the per-kind default.
     """
     if refs or rcpts_of_original:
-        without = "reject" if form else "accept"
+        without = UNMATCHED_EXCEPTIONS.get(kind, "reject") if form else "accept"
     else:
         without = NO_REFERENCE_DEFAULT[kind] if form else "accept"
     if original is None:
