@@ -104,8 +104,10 @@ def run_demo(base: Path) -> int:
         say(f"   delivered with: {header(delivered, 'X-Sender-Ledger')}")
 
         forged_id = f"<{uuid.uuid4().hex[:16]}@example.test>"
-        say(f"\n== 4. A forged DSN arrives, quoting {forged_id}, which {SITE_USER} never sent")
-        forged = dsn.replace(mid.encode(), forged_id.encode())
+        victim = "victim@elsewhere.example"
+        say(f"\n== 4. A forged DSN arrives: spam sent in {SITE_USER}'s name to {victim} bounced.\n"
+            f"   It quotes {forged_id}, which {SITE_USER} never sent, to someone never written to")
+        forged = dsn.replace(mid.encode(), forged_id.encode()).replace(b"nobody@fail.test", victim.encode())
         forged_code, forged_reply = smtp_session(postfix.mx_port, "", SITE_USER, forged)
 
         say("\n== 5. The inbound milter's decision log (its log file)")
