@@ -5,9 +5,10 @@ ISSUE3-POLICY (R = the envelope recipients, our users):
 
 1. a reference of the original is in the ledger for every R, within its
    bounce budget -> accept (with a trace header);
-2. else one of the original's stated recipients forms a recorded
-   (sender, recipient) pair with every R -> accept ("envelope");
-3. else references were found -> the configured unmatched action;
+2. else references were found -> the configured unmatched action (the
+   bounce names an original, and it is not ours);
+3. else (no reference) one of the original's stated recipients forms a
+   recorded (sender, recipient) pair with every R -> accept ("envelope");
 4. else original recipients were found -> the unmatched action too;
 5. else (nothing to check) -> the per-kind ``no_reference`` setting.
 
@@ -169,9 +170,8 @@ def decide(
     if exhausted:
         reason = "the original has already had as many bounces as it can cause"
         return _finish(policy, unmatched_action(policy, finding.kind), reason, finding)
-    envelope = _envelope(recipients, pairs)
-    if envelope:
-        return _finish(policy, ACCEPT, envelope, finding, matched=True)
+    # No envelope rescue here: the bounce names its original, and that original
+    # is not ours. (A forger can bounce a quoted fake ID off a real correspondent.)
     if len(recipients) > 1 and chosen:
         reason = "not every recipient sent the original"
     else:

@@ -32,9 +32,12 @@ def test_step2_envelope_pair_accepts_a_bounce_without_reference() -> None:
     assert d.trace is not None and d.trace.startswith("pass (bounce; envelope")
 
 
-def test_step2_envelope_also_rescues_a_reference_not_in_the_ledger() -> None:
-    f = Finding("dsn", ("relay-rewritten@example.net",), recipients_of_original=(BOB,))
-    assert decide(POLICY, f, R, {}, {R[0]: [BOB]}).action == ACCEPT
+def test_envelope_does_not_rescue_a_reference_that_is_not_ours() -> None:
+    # The bounce names its original and the ledger does not know it: a forger can
+    # quote a fake ID and bounce it off someone the user really wrote to.
+    f = Finding("dsn", ("not-ours@example.net",), recipients_of_original=(BOB,))
+    d = decide(POLICY, f, R, {}, {R[0]: [BOB]})
+    assert d.action == REJECT and "no reference is in the ledger" in d.reason
 
 
 def test_a_spent_budget_is_not_rescued_by_the_envelope() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import redis
@@ -69,11 +70,23 @@ def test_pair_of_another_user_does_not_count(recorder: Any, inspector: Any) -> N
 
 
 def test_challenge_is_matched_by_its_from(recorder: Any, inspector: Any) -> None:
-    raw = samples.generic_challenge()  # quotes orig-1, which is not recorded: only the pair can match
+    # A challenge that quotes no Message-ID: only the (alice, bob) pair can match.
+    raw = re.sub(rb"> Message-I[Dd]:[^\r\n]*\r?\n", b"", samples.generic_challenge())
     envelope = Envelope(mail_from="bob@example.com", recipients=[ALICE])
     recorder.record(sent(["bob@example.com"]))
     decision = inspector.inspect(envelope, raw)
-    assert decision.kind == "challenge" and decision.action == "accept"
+    assert decision.kind == "challenge" and decision.references == ()
+    assert decision.action == "accept" and decision.reason.startswith("envelope")
+
+
+def test_a_quoted_id_not_ours_is_not_rescued_by_the_envelope(recorder: Any, inspector: Any) -> None:
+    # A joe-job: malware on bob's side sends as alice to bob, whose C/R system
+    # challenges alice quoting the forged message. alice did write to bob once,
+    # but the challenge names an original that is not hers: refuse it.
+    recorder.record(sent(["bob@example.com"]))
+    decision = inspector.inspect(Envelope(mail_from="bob@example.com", recipients=[ALICE]),
+                                 samples.generic_challenge())
+    assert decision.references == (samples.ORIG_ID,) and decision.action == "reject"
 
 
 def test_unreachable_ledger_tempfails(config: Any) -> None:

@@ -505,7 +505,8 @@ def expected_actions(
     """(action_with_entry, action_without_entry) by the decision order of ISSUE3-POLICY.md.
 
     Step 1: a reference is the recorded original and every envelope recipient sent it.
-    Step 2: an original recipient forms a recorded (sender, recipient) pair with them.
+    Step 2 (no reference only): an original recipient forms a recorded (sender, recipient)
+    pair with them.
     Steps 3-5: unmatched references or recipients -> reject (recognised forms only);
     nothing at all -> the per-kind default.
     """
@@ -521,8 +522,8 @@ def expected_actions(
         if original.norm_id in refs:
             return "accept", without
         sent_to = {addresses.normalise(r) for r in original.recipients}
-        if any(addresses.normalise(r) in sent_to for r in rcpts_of_original):
-            return "accept", without
+        if not refs and any(addresses.normalise(r) in sent_to for r in rcpts_of_original):
+            return "accept", without  # the envelope check, only for bounces without a reference
     return without, without
 
 
