@@ -15,21 +15,16 @@ for the routing and the mix of submissions.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger.testbed import SmtpSink, free_port
-from ledger.testbed.procs import port_open, wait_for
+from ledger.testbed import free_port
 from scripts.corpusgen import realmta
 
 PACKAGES = ("exim4-daemon-light", "libidn12")
@@ -95,24 +90,11 @@ begin retry
 EXIM_UID = 64999
 
 
-class PrivateExim:
+class PrivateExim(realmta.Daemon):
     """An unpacked Exim 4 run in its own mount namespace, stopped by its pid."""
 
-    def __init__(self, base: Path, port: int, ports: dict[str, int]) -> None:
-        self.base, self.port, self.ports = base, port, ports
-        self.proc: subprocess.Popen[bytes] | None = None
-
     def unpack(self) -> None:
-        for name in PACKAGES:
-            subprocess.run(
-                ["apt-get", "download", "-q", name],
-                cwd=self.base,
-                check=True,
-                capture_output=True,
-                timeout=300,
-            )
-        for deb in sorted(self.base.glob("*.deb")):
-            subprocess.run(["dpkg", "-x", str(deb), str(self.base / "root")], check=True, timeout=120)
+        realmta.unpack_debs(PACKAGES, self.base, self.base / "root")
         user = f"Debian-exim:x:{EXIM_UID}:{EXIM_UID}::/nonexistent:/usr/sbin/nologin\n"
         (self.base / "passwd").write_text(Path("/etc/passwd").read_text() + user)
         (self.base / "group").write_text(Path("/etc/group").read_text() + f"Debian-exim:x:{EXIM_UID}:\n")
@@ -143,72 +125,35 @@ class PrivateExim:
 
     def start(self) -> None:
         argv = ["unshare", "-m", str(self.base / "exim.sh"), "-C", str(self.base / "exim.conf"), "-bdf"]
-        with open(self.base / "daemon.out", "ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        wait_for(lambda: port_open(self.port), 20, "private exim")
+        self.spawn(argv, self.base / "daemon.out", "private exim")
 
     def clear_queue(self) -> None:
         ids = re.findall(r"\b[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}\b", self.run("-bp"))
         if ids:
             self.run("-Mrm", *ids)
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "tests" / "corpus"))
-    args = parser.parse_args(argv)
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        print("error: needs root and unshare(1)", file=sys.stderr)
+    out = realmta.corpus_args(__doc__, argv, ["unshare"], "needs root and unshare(1)")
+    if out is None:
         return 2
-    base = Path(tempfile.mkdtemp(prefix="corpus-exim-"))
-    os.chmod(base, 0o755)
-    sinks = [
-        SmtpSink(base, free_port(), "fail", reject_rcpt=realmta.FAIL_REPLY),
-        SmtpSink(base, free_port(), "ok"),
-        SmtpSink(base, free_port(), "capture", dump=True),
-    ]
-    ports = {
-        "fail_port": sinks[0].port,
-        "ok_port": sinks[1].port,
-        "slow_port": free_port(),
-        "capture_port": sinks[2].port,
-    }
-    exim = PrivateExim(base, free_port(), ports)
-    written = 0
-    try:
+    with realmta.scratch_site("corpus-exim-") as site:
+        exim = PrivateExim(site.base, free_port(), site.ports)
         exim.unpack()
         version = exim.version()
-        for sink in sinks:
-            sink.start()
-        exim.start()
+        site.start(exim)
 
         def after_submit(job: realmta.Job) -> None:
             if job.folder.endswith("delay"):
                 time.sleep(4)
                 exim.run("-qff")
 
-        writer = realmta.Writer(Path(args.out), f"real software: Exim {version} (Debian exim4-daemon-light)")
+        writer = realmta.Writer(Path(out), f"real software: Exim {version} (Debian exim4-daemon-light)")
         todo = realmta.jobs("exim4-real", "exim-real", success=False)
         written = realmta.run_jobs(
-            todo, realmta.submit(exim.port), sinks[2], writer, after_submit, exim.clear_queue
+            todo, realmta.submit(exim.port), site.capture, writer, after_submit, exim.clear_queue
         )
-    finally:
-        exim.stop()
-        for sink in reversed(sinks):
-            sink.stop()
-        shutil.rmtree(base, ignore_errors=True)
-    print(f"wrote {written} real Exim DSNs under {args.out}/backscatter/exim4-real-*")
-    print(f"rerun: {sys.argv[0]} --out {args.out}")
-    return 0
+    return realmta.report(written, "real Exim DSNs", out, "exim4-real-*")
 
 
 if __name__ == "__main__":

@@ -15,20 +15,14 @@ text/rfc822-headers part: a non-standard "bounce" by ISSUE3-POLICY.md's kinds.
 
 from __future__ import annotations
 
-import argparse
-import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger.testbed import SmtpSink, free_port
-from ledger.testbed.procs import port_open, wait_for
+from ledger.testbed import free_port
 from scripts.corpusgen import realmta
 
 HOST = "mx3.example.net"
@@ -55,23 +49,11 @@ match from local for domain "example.test" action "capture"
 """
 
 
-class PrivateOpenSMTPD:
+class PrivateOpenSMTPD(realmta.Daemon):
     """An unpacked OpenSMTPD run in its own namespaces, stopped by its pid."""
 
-    def __init__(self, base: Path, port: int, ports: dict[str, int]) -> None:
-        self.base, self.port, self.ports = base, port, ports
-        self.proc: subprocess.Popen[bytes] | None = None
-
     def unpack(self) -> None:
-        subprocess.run(
-            ["apt-get", "download", "-q", "opensmtpd"],
-            cwd=self.base,
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-        for deb in sorted(self.base.glob("*.deb")):
-            subprocess.run(["dpkg", "-x", str(deb), str(self.base / "root")], check=True, timeout=120)
+        realmta.unpack_debs(["opensmtpd"], self.base, self.base / "root")
         users = "".join(f"{n}:x:{u}:{u}::/nonexistent:/usr/sbin/nologin\n" for n, u in USERS.items())
         groups = "".join(f"{n}:x:{u}:\n" for n, u in USERS.items())
         (self.base / "passwd").write_text(Path("/etc/passwd").read_text() + users)
@@ -95,58 +77,26 @@ class PrivateOpenSMTPD:
 
     def start(self) -> None:
         argv = ["unshare", "-m", "-u", str(self.base / "smtpd.sh"), "-d", "-f", str(self.base / "smtpd.conf")]
-        with open(self.base / "smtpd.log", "ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        wait_for(lambda: port_open(self.port), 20, "private opensmtpd")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        self.spawn(argv, self.base / "smtpd.log", "private opensmtpd")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "tests" / "corpus"))
-    args = parser.parse_args(argv)
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        print("error: needs root and unshare(1)", file=sys.stderr)
+    out = realmta.corpus_args(__doc__, argv, ["unshare"], "needs root and unshare(1)")
+    if out is None:
         return 2
-    base = Path(tempfile.mkdtemp(prefix="corpus-opensmtpd-"))
-    os.chmod(base, 0o755)
-    sinks = [
-        SmtpSink(base, free_port(), "fail", reject_rcpt=realmta.FAIL_REPLY),
-        SmtpSink(base, free_port(), "ok"),
-        SmtpSink(base, free_port(), "capture", dump=True),
-    ]
-    ports = {"fail_port": sinks[0].port, "ok_port": sinks[1].port, "capture_port": sinks[2].port}
-    smtpd = PrivateOpenSMTPD(base, free_port(), ports)
-    written = 0
-    try:
+    with realmta.scratch_site("corpus-opensmtpd-") as site:
+        smtpd = PrivateOpenSMTPD(site.base, free_port(), site.ports)
         smtpd.unpack()
         version = smtpd.version()
-        for sink in sinks:
-            sink.start()
-        smtpd.start()
+        site.start(smtpd)
         writer = realmta.Writer(
-            Path(args.out), f"real software: OpenSMTPD {version} (Debian opensmtpd)", kind="bounce"
+            Path(out), f"real software: OpenSMTPD {version} (Debian opensmtpd)", kind="bounce"
         )
         todo = realmta.jobs("opensmtpd-real", "opensmtpd-real", success=False, delays=False, label="bounce")
         written = realmta.run_jobs(
-            todo, realmta.submit(smtpd.port), sinks[2], writer, lambda job: None, lambda: None
+            todo, realmta.submit(smtpd.port), site.capture, writer, lambda job: None, lambda: None
         )
-    finally:
-        smtpd.stop()
-        for sink in reversed(sinks):
-            sink.stop()
-        shutil.rmtree(base, ignore_errors=True)
-    print(f"wrote {written} real OpenSMTPD bounces under {args.out}/backscatter/opensmtpd-real-*")
-    print(f"rerun: {sys.argv[0]} --out {args.out}")
-    return 0
+    return realmta.report(written, "real OpenSMTPD bounces", out, "opensmtpd-real-*")
 
 
 if __name__ == "__main__":

@@ -18,17 +18,14 @@ same shape (the originals and expectations are seeded and stay the same).
 
 from __future__ import annotations
 
-import argparse
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger.testbed import SmtpSink, free_port
+from ledger.testbed import free_port
+from ledger.testbed.postfix import loopback_settings, make_instance_dirs
 from ledger.testbed.procs import port_open, wait_for
 from scripts.corpusgen import common as c
 from scripts.corpusgen import realmta
@@ -45,45 +42,26 @@ def postfix_version() -> str:
 class RemotePostfix:
     """The private Postfix that makes the DSNs (not the project's testbed: no milters here)."""
 
-    def __init__(self, base: Path, port: int, fail_port: int, ok_port: int, capture_port: int) -> None:
+    def __init__(self, base: Path, port: int, ports: dict[str, int]) -> None:
         self.dir, self.etc, self.port = base, base / "etc", port
         self.routes = (
-            f"{FAIL}=smtp:[127.0.0.1]:{fail_port}, {OK}=smtp:[127.0.0.1]:{ok_port}, "
-            f"{c.SITE}=smtp:[127.0.0.1]:{capture_port}, {SLOW}=smtp:[127.0.0.1]:{free_port()}"
+            f"{FAIL}=smtp:[127.0.0.1]:{ports['fail_port']}, {OK}=smtp:[127.0.0.1]:{ports['ok_port']}, "
+            f"{c.SITE}=smtp:[127.0.0.1]:{ports['capture_port']}, {SLOW}=smtp:[127.0.0.1]:{ports['slow_port']}"
         )
 
     def _postconf(self, *args: str) -> None:
         subprocess.run(["postconf", "-c", str(self.etc), *args], check=True, capture_output=True)
 
     def start(self) -> None:
-        (self.dir / "data").mkdir(parents=True)
-        (self.dir / "queue").mkdir()
-        self.etc.mkdir()
-        shutil.chown(self.dir / "data", "postfix")
-        (self.etc / "main.cf").write_text("")
-        shutil.copy("/etc/postfix/master.cf", self.etc / "master.cf")
+        make_instance_dirs(self.dir)
         self._postconf(
             "-e",
-            f"queue_directory={self.dir}/queue",
-            f"data_directory={self.dir}/data",
-            f"maillog_file={self.dir}/maillog",
-            f"maillog_file_prefixes={self.dir}",
+            *loopback_settings(self.dir),
             f"myhostname={HOST}",
             "mydomain=example.net",
             "myorigin=example.net",
-            "mydestination=",
-            "local_recipient_maps=",
-            "inet_interfaces=127.0.0.1",
-            "inet_protocols=ipv4",
-            "mynetworks=127.0.0.0/8",
-            "smtpd_relay_restrictions=permit_mynetworks, reject_unauth_destination",
             f"transport_maps=inline:{{ {self.routes} }}",
             "default_transport=error:no route",
-            "smtp_dns_support_level=disabled",
-            "alias_maps=",
-            "alias_database=",
-            "compatibility_level=3.6",
-            "in_flow_delay=0",
             "delay_warning_time=2s",
             "queue_run_delay=2s",
             "minimal_backoff_time=2s",
@@ -107,48 +85,23 @@ class RemotePostfix:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "tests" / "corpus"))
-    args = parser.parse_args(argv)
-    if os.geteuid() != 0 or shutil.which("postfix") is None:
-        print("error: needs root and an installed postfix", file=sys.stderr)
+    out = realmta.corpus_args(__doc__, argv, ["postfix"], "needs root and an installed postfix")
+    if out is None:
         return 2
     version = postfix_version()
-    base = Path(tempfile.mkdtemp(prefix="corpus-postfix-"))
-    os.chmod(base, 0o755)
-    sinks = [
-        SmtpSink(
-            base,
-            free_port(),
-            "fail",
-            reject_rcpt=realmta.FAIL_REPLY,
-        ),
-        SmtpSink(base, free_port(), "ok", dump=False),
-        SmtpSink(base, free_port(), "capture", dump=True),
-    ]
-    remote = RemotePostfix(base / "postfix", free_port(), sinks[0].port, sinks[1].port, sinks[2].port)
-    writer = realmta.Writer(Path(args.out), f"real software: Postfix {version}")
-    written = 0
-    try:
-        for sink in sinks:
-            sink.start()
-        remote.start()
+    with realmta.scratch_site("corpus-postfix-") as site:
+        remote = RemotePostfix(site.base / "postfix", free_port(), site.ports)
+        writer = realmta.Writer(Path(out), f"real software: Postfix {version}")
+        site.start(remote)
 
         def reset() -> None:
             subprocess.run(["postsuper", "-c", str(remote.etc), "-d", "ALL"], capture_output=True, timeout=60)
 
         todo = realmta.jobs("postfix", "postfix-real")
         written = realmta.run_jobs(
-            todo, realmta.submit(remote.port), sinks[2], writer, lambda job: None, reset
+            todo, realmta.submit(remote.port), site.capture, writer, lambda job: None, reset
         )
-    finally:
-        remote.stop()
-        for sink in reversed(sinks):
-            sink.stop()
-        shutil.rmtree(base, ignore_errors=True)
-    print(f"wrote {written} real Postfix {version} DSNs under {args.out}/backscatter/postfix-*")
-    print(f"rerun: {sys.argv[0]} --out {args.out}")
-    return 0
+    return realmta.report(written, f"real Postfix {version} DSNs", out, "postfix-*")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ reports (the default), and SendMimeErrors off, which gives the classic non-MIME
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -80,16 +79,7 @@ class UnpackedSendmail:
         self.command = ["unshare", "-m", "-u", str(base / "sendmail.sh")]
 
     def unpack(self) -> None:
-        for name in PACKAGES:
-            subprocess.run(
-                ["apt-get", "download", "-q", name],
-                cwd=self.base,
-                check=True,
-                capture_output=True,
-                timeout=300,
-            )
-        for deb in sorted(self.base.glob("*.deb")):
-            subprocess.run(["dpkg", "-x", str(deb), str(self.root)], check=True, timeout=120)
+        realmta.unpack_debs(PACKAGES, self.base, self.root)
         self.binary.chmod(0o755)
         (self.base / "aliases").write_text("postmaster: root\n")
         # No DNS here: host and alias lookups from files only, or each run waits for resolver timeouts.
@@ -144,11 +134,8 @@ class UnpackedSendmail:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "tests" / "corpus"))
-    args = parser.parse_args(argv)
-    if os.geteuid() != 0:
-        print("error: needs root (sendmail -C as root keeps its privileges)", file=sys.stderr)
+    out = realmta.corpus_args(__doc__, argv, [], "needs root (sendmail -C as root keeps its privileges)")
+    if out is None:
         return 2
     base = Path(tempfile.mkdtemp(prefix="corpus-sendmail-"))
     sink = PySink(base / "capture", free_port())
@@ -167,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                     sendmail.run_queue(cf)
 
             writer = realmta.Writer(
-                Path(args.out), f"real software: Sendmail {version} (Debian sendmail-bin)", kind=kind
+                Path(out), f"real software: Sendmail {version} (Debian sendmail-bin)", kind=kind
             )
             todo = realmta.jobs("sendmail-real", f"sendmail-real-{name}", success=False, label=name)
             written += realmta.run_jobs(
@@ -176,9 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         sink.stop()
         shutil.rmtree(base, ignore_errors=True)
-    print(f"wrote {written} real Sendmail notices under {args.out}/backscatter/sendmail-real-*")
-    print(f"rerun: {sys.argv[0]} --out {args.out}")
-    return 0
+    return realmta.report(written, "real Sendmail notices", out, "sendmail-real-*")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,44 @@ FAIL_DOMAIN = "fail.test"
 OTHER_DOMAIN = "elsewhere.test"
 
 
+def make_instance_dirs(workdir: Path) -> Path:
+    """Data, queue and config directories of a new private instance; returns the config directory.
+
+    main.cf starts empty (Postfix's defaults) and master.cf is the system's, so that
+    ``postconf -c`` edits a copy and /etc/postfix stays as it is.
+    """
+    (workdir / "data").mkdir(parents=True)
+    (workdir / "queue").mkdir()
+    etc = workdir / "etc"
+    etc.mkdir()
+    shutil.chown(workdir / "data", "postfix")
+    (etc / "main.cf").write_text("")
+    shutil.copy("/etc/postfix/master.cf", etc / "master.cf")
+    return etc
+
+
+def loopback_settings(workdir: Path) -> list[str]:
+    """main.cf settings every private instance shares: own queue and log, loopback only, no local
+    delivery and no DNS, so that it never reaches beyond the machine."""
+    return [
+        f"queue_directory={workdir}/queue",
+        f"data_directory={workdir}/data",
+        f"maillog_file={workdir}/maillog",
+        f"maillog_file_prefixes={workdir}",
+        "mydestination=",
+        "local_recipient_maps=",
+        "inet_interfaces=127.0.0.1",
+        "inet_protocols=ipv4",
+        "mynetworks=127.0.0.0/8",
+        "smtpd_relay_restrictions=permit_mynetworks, reject_unauth_destination",
+        "smtp_dns_support_level=disabled",
+        "alias_maps=",
+        "alias_database=",
+        "compatibility_level=3.6",
+        "in_flow_delay=0",
+    ]
+
+
 class PrivatePostfix:
     def __init__(
         self,
@@ -71,37 +109,18 @@ class PrivatePostfix:
     def configure(self) -> None:
         if self.dir.exists():
             shutil.rmtree(self.dir)
-        (self.dir / "data").mkdir(parents=True)
-        (self.dir / "queue").mkdir()
-        self.etc.mkdir()
-        shutil.chown(self.dir / "data", "postfix")
-        (self.etc / "main.cf").write_text("")
-        shutil.copy("/etc/postfix/master.cf", self.etc / "master.cf")
+        make_instance_dirs(self.dir)
         transports = (
             f"{FAIL_DOMAIN}=smtp:[127.0.0.1]:{self.fail_port}, "
             f"{SITE_DOMAIN}=smtp:[127.0.0.1]:{self.capture_port}"
         )
         self.postconf(
-            f"queue_directory={self.dir}/queue",
-            f"data_directory={self.dir}/data",
-            f"maillog_file={self.maillog}",
-            f"maillog_file_prefixes={self.dir}",
+            *loopback_settings(self.dir),
             "myhostname=mx.example.test",
             f"mydomain={SITE_DOMAIN}",
             f"myorigin={SITE_DOMAIN}",
-            "mydestination=",
-            "local_recipient_maps=",
-            "inet_interfaces=127.0.0.1",
-            "inet_protocols=ipv4",
-            "mynetworks=127.0.0.0/8",
-            "smtpd_relay_restrictions=permit_mynetworks, reject_unauth_destination",
             f"relayhost=[127.0.0.1]:{self.relay_port}",
             f"transport_maps=inline:{{ {transports} }}",
-            "smtp_dns_support_level=disabled",
-            "alias_maps=",
-            "alias_database=",
-            "compatibility_level=3.6",
-            "in_flow_delay=0",
             # Benchmarks refuse thousands of forged bounces per session: no tarpit.
             "smtpd_error_sleep_time=0",
             "smtpd_soft_error_limit=100000",

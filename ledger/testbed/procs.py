@@ -37,6 +37,18 @@ def port_open(port: int) -> bool:
         return False
 
 
+def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 8.0) -> None:
+    """SIGTERM a child we started (if it still runs), SIGKILL it if it outlives ``timeout``."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 class _Child:
     """A child process with its output in a log file, stopped by its pid."""
 
@@ -49,14 +61,7 @@ class _Child:
                                          stdin=subprocess.DEVNULL, env=env)
 
     def stop(self, timeout: float = 8.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        stop_process(self.proc, timeout)
 
     def log_text(self) -> str:
         try:

@@ -1,4 +1,4 @@
-"""Shared by the scripts that make DSNs with real MTAs (Postfix, Exim).
+"""Shared by the scripts that make notices with real MTAs (Postfix, Exim, OpenSMTPD, Sendmail).
 
 A remote MTA under our control is handed messages "from" our users addressed
 to domains routed to smtp-sinks: FAIL refuses every recipient, OK accepts,
@@ -9,17 +9,24 @@ out from the (seeded) original.
 
 from __future__ import annotations
 
+import argparse
+import os
 import random
 import shutil
 import smtplib
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from ledger import msgid
+from ledger.testbed import SmtpSink, free_port
+from ledger.testbed.procs import port_open, stop_process, wait_for
 from scripts.corpusgen import common as c
 
 FAIL, OK, SLOW = "example.com", "example.org", "slow.example"
@@ -200,3 +207,119 @@ def run_jobs(
         for dump in capture.messages():
             dump.unlink()
     return written
+
+
+DEFAULT_OUT = Path(__file__).resolve().parent.parent.parent / "tests" / "corpus"
+
+
+def corpus_args(doc: str, argv: list[str] | None, needs: Iterable[str], error: str) -> str | None:
+    """The scripts' one option, ``--out``; None (after saying why) unless root with ``needs`` on PATH."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--out", default=str(DEFAULT_OUT))
+    out: str = parser.parse_args(argv).out
+    if os.geteuid() != 0 or any(shutil.which(program) is None for program in needs):
+        print(f"error: {error}", file=sys.stderr)
+        return None
+    return out
+
+
+def unpack_debs(packages: Iterable[str], workdir: Path, root: Path) -> None:
+    """Fetch Debian packages into ``workdir`` and unpack them below ``root``, installing nothing
+    (the other MTAs conflict with the Postfix the machine runs)."""
+    for name in packages:
+        subprocess.run(
+            ["apt-get", "download", "-q", name],
+            cwd=workdir,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    for deb in sorted(workdir.glob("*.deb")):
+        subprocess.run(["dpkg", "-x", str(deb), str(root)], check=True, timeout=120)
+
+
+class Daemon:
+    """An unpacked MTA daemon on a loopback ``port``, routing by ``ports`` (:attr:`Site.ports`)
+    and stopped by its pid."""
+
+    def __init__(self, base: Path, port: int, ports: dict[str, int]) -> None:
+        self.base, self.port, self.ports = base, port, ports
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def spawn(self, argv: list[str], log: Path, what: str) -> None:
+        """Start it in the foreground, output to ``log``; back once it listens."""
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        wait_for(lambda: port_open(self.port), 20, what)
+
+    def stop(self) -> None:
+        # Longer than a sink gets: it may be in the middle of a delivery.
+        stop_process(self.proc, timeout=10)
+
+
+class Mta(Protocol):
+    """What the site needs of a private MTA: started after the sinks, stopped before them."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class Site:
+    """The world the private MTA delivers to: a sink per routed domain (SLOW: a port nobody
+    listens on) in a scratch directory. ``ports`` feeds the MTAs' config templates."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.fail = SmtpSink(base, free_port(), "fail", reject_rcpt=FAIL_REPLY)
+        self.ok = SmtpSink(base, free_port(), "ok")
+        self.capture = SmtpSink(base, free_port(), "capture", dump=True)
+        self.slow_port = free_port()
+        self._stops: list[Callable[[], None]] = []
+
+    @property
+    def sinks(self) -> list[SmtpSink]:
+        return [self.fail, self.ok, self.capture]
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return {
+            "fail_port": self.fail.port,
+            "ok_port": self.ok.port,
+            "slow_port": self.slow_port,
+            "capture_port": self.capture.port,
+        }
+
+    def start(self, mta: Mta) -> None:
+        """Start the sinks, then the MTA; whatever was started is stopped when the site closes."""
+        for sink in self.sinks:
+            self._stops.append(sink.stop)
+            sink.start()
+        self._stops.append(mta.stop)
+        mta.start()
+
+    def close(self) -> None:
+        """The MTA first (it may still be delivering), then the sinks, then the scratch directory."""
+        while self._stops:
+            self._stops.pop()()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+@contextmanager
+def scratch_site(prefix: str) -> Iterator[Site]:
+    """A :class:`Site` in a new scratch directory (world-readable: the MTAs drop privileges),
+    torn down however the run ends."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(base, 0o755)
+    site = Site(base)
+    try:
+        yield site
+    finally:
+        site.close()
+
+
+def report(written: int, what: str, out: str, folders: str) -> int:
+    """The scripts' closing lines: what was written where, and how to do it again."""
+    print(f"wrote {written} {what} under {out}/backscatter/{folders}")
+    print(f"rerun: {sys.argv[0]} --out {out}")
+    return 0
