@@ -159,7 +159,11 @@ class PrivatePostfix:
         self._run("postfix", "-c", str(self.etc), "start")
         self.started = True
         ports = [p for p in (self.mx_port, self.submission_port, self.plain_port) if p]
-        wait_for(lambda: all(port_open(p) for p in ports), 20, "postfix listeners")
+        try:
+            wait_for(lambda: all(port_open(p) for p in ports), 20, "postfix listeners")
+        except RuntimeError:
+            self.stop()  # a failed start leaves no master process behind
+            raise
         return self
 
     def stop(self) -> None:

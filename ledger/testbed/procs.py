@@ -60,6 +60,14 @@ class _Child:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, env=env)
 
+    def _await(self, predicate: object, timeout: float, what: str) -> None:
+        """Wait until the child is ready; if it never is, stop it and say why."""
+        try:
+            wait_for(predicate, timeout, what)
+        except RuntimeError as exc:
+            self.stop()
+            raise RuntimeError(f"{exc}; its log ends: {self.log_text()[-500:]!r}") from None
+
     def stop(self, timeout: float = 8.0) -> None:
         stop_process(self.proc, timeout)
 
@@ -95,7 +103,7 @@ class RedisServer(_Child):
         for key, value in REDIS_SETTINGS.items():
             argv += [f"--{key}", value]
         self._spawn(argv)
-        wait_for(self._ready, 10, "redis-server")
+        self._await(self._ready, 10, "redis-server")
         return self
 
     def _ready(self) -> bool:
@@ -134,12 +142,16 @@ class RedisCluster:
         return self.nodes[0].url
 
     def start(self) -> RedisCluster:
-        for node in self.nodes:
-            node.start()
-        addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
-        subprocess.run(["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0",
-                        "--cluster-yes"], check=True, capture_output=True, timeout=60)
-        wait_for(self._ok, 30, "cluster_state:ok")
+        try:
+            for node in self.nodes:
+                node.start()
+            addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
+            subprocess.run(["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0",
+                            "--cluster-yes"], check=True, capture_output=True, timeout=60)
+            wait_for(self._ok, 30, "cluster_state:ok")
+        except BaseException:
+            self.stop()  # no node outlives a failed start
+            raise
         return self
 
     def _ok(self) -> bool:
@@ -174,7 +186,11 @@ class RedisSentinel(_Child):
             f"sentinel down-after-milliseconds {self.master_name} 2000\n"
         )
         self._spawn([shutil.which("redis-server") or "/usr/bin/redis-server", str(conf), "--sentinel"])
-        wait_for(lambda: port_open(self.port), 10, "redis sentinel")
+        try:
+            self._await(lambda: port_open(self.port), 10, "redis sentinel")
+        except RuntimeError:
+            self.master.stop()
+            raise
         return self
 
     def stop(self, timeout: float = 8.0) -> None:
@@ -204,7 +220,7 @@ class SmtpSink(_Child):
             argv += ["-f", "RCPT", "-B", self.reject_rcpt]
         argv += [f"127.0.0.1:{self.port}", "100"]
         self._spawn(argv)
-        wait_for(lambda: port_open(self.port), 10, f"smtp-sink on {self.port}")
+        self._await(lambda: port_open(self.port), 10, f"smtp-sink on {self.port}")
         return self
 
     def messages(self) -> list[Path]:
@@ -231,8 +247,8 @@ class MilterProcess(_Child):
         env = dict(os.environ, SENDER_LEDGER_SECRET=self.secret)
         self._spawn([sys.executable, "-m", "ledger", "milter", self.side, "--config",
                      str(self.config), "--socket", f"unix:{self.socket_path}"], env=env)
-        wait_for(lambda: self.socket_path.exists() or self.proc.poll() is not None,  # type: ignore[union-attr]
-                 20, f"{self.side} milter socket")
+        self._await(lambda: self.socket_path.exists() or self.proc.poll() is not None,  # type: ignore[union-attr]
+                    20, f"{self.side} milter socket")
         if self.proc is not None and self.proc.poll() is not None:
             raise RuntimeError(f"{self.side} milter exited: {self.log_text()[-2000:]}")
         return self
