@@ -161,36 +161,33 @@ def _event(prog: str, qid: str, rest: str, day: int) -> Event | None:
     return None
 
 
+def _dated(line: str, clock: DayClock) -> tuple[str, str, int] | None:
+    """(program, message, day) of a traditional or RFC 3339 syslog line, or None."""
+    match = _TRADITIONAL.match(line)
+    if match is not None:
+        month = _MONTHS.get(match["mon"])
+        if month is None:
+            return None
+        return match["prog"], match["msg"], clock.traditional(month, int(match["day"]), match["hms"])
+    match = _ISO.match(line)
+    if match is None:
+        return None
+    day = clock.iso(match["ts"])
+    return None if day is None else (match["prog"], match["msg"], day)
+
+
 def events(stream: IO[bytes], clock: DayClock, counts: LineCounts) -> Iterator[Event]:
     """The backfill events of one log stream, in order; counts every line."""
     for raw in stream:
         counts.lines += 1
-        line = raw.decode("utf-8", "replace").rstrip("\r\n")
-        match = _TRADITIONAL.match(line)
-        if match is not None:
-            month = _MONTHS.get(match["mon"])
-            if month is None:
-                counts.unrecognised += 1
-                continue
-            msg, prog = match["msg"], match["prog"]
-            qmatch = _QID.match(msg)
-            if qmatch is None:
-                continue
-            day = clock.traditional(month, int(match["day"]), match["hms"])
-        else:
-            match = _ISO.match(line)
-            if match is None:
-                counts.unrecognised += 1
-                continue
-            msg, prog = match["msg"], match["prog"]
-            qmatch = _QID.match(msg)
-            if qmatch is None:
-                continue
-            iso_day = clock.iso(match["ts"])
-            if iso_day is None:
-                counts.unrecognised += 1
-                continue
-            day = iso_day
+        dated = _dated(raw.decode("utf-8", "replace").rstrip("\r\n"), clock)
+        if dated is None:
+            counts.unrecognised += 1
+            continue
+        prog, msg, day = dated
+        qmatch = _QID.match(msg)
+        if qmatch is None:
+            continue
         event = _event(prog, qmatch["qid"], qmatch["rest"], day)
         if event is None:
             continue
