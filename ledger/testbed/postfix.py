@@ -36,7 +36,8 @@ def make_instance_dirs(workdir: Path) -> Path:
     etc.mkdir()
     shutil.chown(workdir / "data", "postfix")
     (etc / "main.cf").write_text("")
-    shutil.copy("/etc/postfix/master.cf", etc / "master.cf")
+    system = Path("/etc/postfix/master.cf")
+    shutil.copy(system if system.exists() else "/usr/share/postfix/master.cf.dist", etc / "master.cf")
     return etc
 
 
