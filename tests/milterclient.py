@@ -44,6 +44,7 @@ class Outcome:
     reply: str | None = None  # SMFIR_REPLYCODE text, e.g. "550 5.7.1 ..."
     added_headers: list[tuple[str, str]] = field(default_factory=list)
     changed_headers: list[tuple[int, str, str]] = field(default_factory=list)
+    body_skipped: bool = False  # the milter said SKIP: it had read enough of the body
 
 
 _CODES = {
@@ -52,6 +53,7 @@ _CODES = {
     c.SMFIR_TEMPFAIL: "tempfail",
     c.SMFIR_CONTINUE: "continue",
     c.SMFIR_DISCARD: "discard",
+    c.SMFIR_SKIP: "skip",
 }
 
 
@@ -105,13 +107,18 @@ def send_message(
         steps.append(("eoh", c.SMFIC_EOH, {}))
         for start in range(0, len(body), c.MILTER_CHUNK_SIZE):
             steps.append(("body", c.SMFIC_BODY, {"buf": body[start:start + c.MILTER_CHUNK_SIZE]}))
+        skipped = False
         for stage, cmd, args in steps:
+            if skipped and cmd == c.SMFIC_BODY:
+                continue
             answer = step(cmd, **args)
-            if answer is not None and answer[0] != "continue":
+            if answer is not None and answer[0] == "skip" and cmd == c.SMFIC_BODY:
+                skipped = True
+            elif answer is not None and answer[0] != "continue":
                 return Outcome(stage, answer[0], answer[1])
         conn.send_macro(c.SMFIC_BODYEOB, i=queue_id)
         conn._send(c.SMFIC_BODYEOB)
-        outcome = Outcome("eom", "continue")
+        outcome = Outcome("eom", "continue", body_skipped=skipped)
         while True:
             reply = conn.recv()
             if reply[0] == c.SMFIR_ADDHEADER or reply[0] == c.SMFIR_INSHEADER:

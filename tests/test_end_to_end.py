@@ -19,6 +19,7 @@ import pytest
 from ledger.config import load_config
 from ledger.services import hasher_for, open_ledger
 from ledger.testbed import PrivateSite, SmtpSink
+from tests import messages
 
 pytestmark = pytest.mark.postfix
 
@@ -138,3 +139,18 @@ def test_with_redis_down_bounces_get_451_and_mail_still_flows(testbed: PrivateSi
         testbed.redis.start()  # a fresh, empty Redis (the testbed keeps no data)
     _, after = real_dsn_for(testbed)
     submit(testbed.postfix.mx_port, "", ["alice@example.test"], after)  # ledger back: accepted again
+
+
+def test_a_huge_dsn_is_accepted_whole_after_reading_only_its_head(testbed: PrivateSite) -> None:
+    # Postfix itself returns only headers past bounce_size_limit; other MTAs return it all.
+    mid = f"<e2e-big-{uuid.uuid4().hex}@example.test>"
+    body = b"".join(b"line %06d of a large attachment, base64 or not\r\n" % i for i in range(30000))
+    sent = message(mid, "bob@example.com").replace(b"hello\r\n", body)
+    submit(testbed.postfix.submission_port, "alice@example.test", ["bob@example.com"], sent)
+    wait_for_file(testbed.relay, mid)
+    dsn = messages.dsn(sent, failed="bob@example.com")
+    assert len(dsn) > 1_400_000
+    submit(testbed.postfix.mx_port, "", ["alice@example.test"], dsn)
+    delivered = wait_for_file(testbed.capture, "line 029999 of a large attachment").read_bytes()
+    assert b"X-Sender-Ledger: pass (dsn;" in delivered
+    assert len(delivered) > 1_400_000  # the milter's SKIP did not cut the delivered mail short

@@ -107,6 +107,18 @@ def test_forged_trace_headers_are_removed(milters: tuple[MilterProcess, MilterPr
     assert [v.split(" ")[0] for _, v in result.added_headers] == ["pass"]
 
 
+def test_a_huge_bounce_is_read_only_as_far_as_needed(milters: tuple[MilterProcess, MilterProcess],
+                                                     redis_client: redis.Redis) -> None:
+    outbound, inbound = milters
+    big = messages.original().replace(b"Hello Bob,", b"Hello Bob,\r\n" + b"x" * 76 * 40000)  # ~3 MB
+    send(outbound, big, "alice@example.test", ["bob@example.com"])
+    result = send(inbound, messages.dsn(big), "", ["alice@example.test"])
+    assert result.body_skipped  # the milter told the MTA to stop sending the body
+    assert (result.stage, result.code) == ("eom", "accept")
+    forged = send(inbound, messages.dsn(big.replace(b"<orig-1@", b"<forged-9@")), "", ["alice@example.test"])
+    assert forged.body_skipped and forged.code == "reject"
+
+
 def test_milters_serve_prometheus_metrics(scratch: Path, redis_server: RedisServer,
                                           redis_client: redis.Redis) -> None:
     base = scratch / "metrics"

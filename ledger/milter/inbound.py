@@ -82,6 +82,9 @@ class InboundMilter(Milter.Base):
         if room > 0:
             self.body_chunks.append(chunk[:room])
         self.body_size += len(chunk)
+        if self.body_size >= self.inspector.max_bytes and getattr(self, "_protocol", 0) & Milter.P_SKIP:
+            # Enough read: a bounce returning a 20 MB original need not cross the socket.
+            return Milter.SKIP
         return Milter.CONTINUE
 
     def _raw_message(self) -> bytes:
