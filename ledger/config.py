@@ -29,7 +29,7 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class RedisSettings:
-    url: str = "unix:///run/sender-ledger/redis.sock"
+    url: str = "unix:///run/redis/redis-server.sock"
     socket_timeout: float = 0.5
     connect_timeout: float = 0.5
     namespace: str = "sl"
