@@ -312,6 +312,10 @@ class Ledger:
             self.client.script_load(_FIND_SCRIPT)
             self._use_function = False
 
+    def queue_count(self, pipe: Pipeline, match: Match, kind: bytes = MESSAGE) -> None:
+        """Queue "one more bounce" for a matched entry on someone's pipeline."""
+        pipe.hincrby(self.key(match.entry.bucket, match.day, kind), match.entry.field, MATCH_STEP)
+
     def count_match(self, match: Match, kind: bytes = MESSAGE) -> None:
         """Count one more bounce against a matched entry."""
         try:

@@ -7,7 +7,10 @@ so what the command line says of a file is what the milter would do with it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+
+import redis
+from redis.client import Pipeline
 
 from ledger import addresses
 from ledger.check import Candidate, Envelope, Finding, Limits, examine, parse, screen
@@ -87,13 +90,27 @@ class Inspector:
             pairs.setdefault(rcpt, []).append(other)
         return decide(self.policy, finding, recipients, found, pairs)
 
+    def count_hook(self, decision: Decision) -> Callable[[Pipeline], None] | None:
+        """The commands that count an accepted bounce, for another round trip to carry."""
+        if not decision.matches:
+            return None
+
+        def hook(pipe: Pipeline) -> None:
+            for match in decision.matches:
+                self.ledger.queue_count(pipe, match)
+        return hook
+
     def count(self, decision: Decision) -> None:
         """Count an accepted bounce against its originals' budgets (best effort)."""
-        for match in decision.matches:
-            try:
-                self.ledger.count_match(match)
-            except LedgerUnavailable as exc:
-                log.warning("could not count a match: %s", exc)
+        hook = self.count_hook(decision)
+        if hook is None:
+            return
+        try:
+            pipe = self.ledger.client.pipeline(transaction=False)
+            hook(pipe)
+            pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("could not count a match: %s", exc)
 
 
 def log_decision(envelope: Envelope, decision: Decision, logger: logging.Logger = log) -> None:

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from ledger.hashing import Hasher
 from ledger.observe import counters, decision_log
-from ledger.store import today
+from ledger.store import Ledger, today
 from ledger.testbed import MilterProcess, RedisServer, free_port
 from tests import messages
 from tests.conftest import SECRET, write_config
@@ -149,3 +150,19 @@ def test_milters_serve_prometheus_metrics(scratch: Path, redis_server: RedisServ
 def scrape(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
         return str(reply.read().decode())
+
+
+def test_an_accepted_bounce_is_counted_in_the_observers_round_trip(
+        milters: tuple[MilterProcess, MilterProcess], redis_client: redis.Redis) -> None:
+    outbound, inbound = milters
+    send(outbound, messages.original(), "alice@example.test", ["bob@example.com"])
+    ledger = Ledger(redis_client)
+    entry = Hasher(SECRET.encode(), 6).message("orig-1@example.test", "alice@example.test")
+    assert ledger.find([entry])[entry].matches == 0
+    redis_client.config_resetstat()
+    assert send(inbound, messages.dsn(messages.original()), "", ["alice@example.test"]).code == "accept"
+    assert ledger.find([entry])[entry].matches == 1
+    stats = redis_client.info("commandstats")
+    assert stats["cmdstat_hincrby"]["calls"] >= 1 and stats["cmdstat_xadd"]["calls"] == 1
+    # the lookup itself is a read-only function call
+    assert stats["cmdstat_fcall_ro"]["calls"] >= 1

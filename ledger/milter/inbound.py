@@ -102,7 +102,10 @@ class InboundMilter(Milter.Base):
                                 reply=("451", "4.7.1", "Temporary local problem, try again later"))
         log_decision(self.envelope, decision)
         # Best effort, after the verdict: never raises, never changes the answer.
-        self.observer.decided(self.envelope, decision, time.perf_counter() - started)
+        # An accepted bounce is counted against its original in the same round trip.
+        count = self.inspector.count_hook(decision) if decision.action == ACCEPT else None
+        observed = self.observer.decided(self.envelope, decision, time.perf_counter() - started,
+                                         extra=count)
         if decision.reply is not None and decision.action in (REJECT, TEMPFAIL):
             code, xcode, text = decision.reply
             self.setreply(code, xcode, text)
@@ -115,5 +118,6 @@ class InboundMilter(Milter.Base):
                 self.addheader(self.trace_header, decision.trace)
         except Exception:
             log.exception("qid=%s could not edit headers", self.envelope.queue_id)
-        self.inspector.count(decision)
+        if count is not None and not observed:
+            self.inspector.count(decision)  # the observer did not carry it
         return Milter.ACCEPT

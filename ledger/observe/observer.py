@@ -71,10 +71,11 @@ class Observer:
             latency.observe(seconds)
 
     def decided(self, envelope: Envelope, decision: Decision, seconds: float,
-                now: float | None = None) -> bool:
+                now: float | None = None, extra: Callable[[Pipeline], None] | None = None) -> bool:
         """A candidate was decided: metrics, then log entry + counters in one round trip.
 
-        Returns True when Redis took the write. Never raises.
+        ``extra`` queues more commands on that round trip (the inbound milter's
+        bounce counting). Returns True when Redis took the write. Never raises.
         """
         try:
             unreachable = reason_class(decision.reason) == UNREACHABLE
@@ -92,6 +93,8 @@ class Observer:
                                      self.settings.log_entries, self.settings.log_days, now)
             counters.queue_increments(pipe, self.namespace, int(now // SECONDS_PER_DAY),
                                       self.settings.counter_days, counters.decision_fields(decision))
+            if extra is not None:
+                extra(pipe)
             pipe.execute()
             return True
         except redis.RedisError as exc:
