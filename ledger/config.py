@@ -54,6 +54,11 @@ class OutboundSettings:
     message_id_domain: str = ""
 
 
+def _kind_table(settings: object) -> dict[str, str]:
+    """A per-kind settings table (one field per kind of backscatter) as a dict."""
+    return {f.name: getattr(settings, f.name) for f in fields(settings)}  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class NoReferenceSettings:
     """What to do, per kind, with a candidate that names neither an original nor its recipients.
@@ -75,7 +80,7 @@ class NoReferenceSettings:
     unknown: str = "tag"
 
     def as_dict(self) -> dict[str, str]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return _kind_table(self)
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,7 @@ class UnmatchedSettings:
     unknown: str = ""
 
     def as_dict(self) -> dict[str, str]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
+        return {kind: action for kind, action in _kind_table(self).items() if action}
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ledger.check.detectors.base import Finding
+from ledger.config import NoReferenceSettings, UnmatchedSettings
 from ledger.store import Match
 
 ACCEPT = "accept"
@@ -30,11 +31,10 @@ REJECT = "reject"
 TEMPFAIL = "tempfail"
 TAG = "tag"
 
-# ISSUE3-POLICY defaults for candidates with no reference and no original recipient.
-NO_REFERENCE_DEFAULTS: dict[str, str] = {
-    "dsn": TAG, "bounce": TAG, "virus": REJECT, "challenge": REJECT, "subscription": TAG,
-    "autoreply": TAG, "mdn": TAG, "arf": ACCEPT, "unknown": TAG,
-}
+# Defaults for candidates with no reference and no original recipient, and the
+# per-kind exceptions to unmatched_action: the config's defaults, one source of truth.
+NO_REFERENCE_DEFAULTS: dict[str, str] = NoReferenceSettings().as_dict()
+UNMATCHED_EXCEPTIONS: dict[str, str] = UnmatchedSettings().as_dict()
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Policy:
     no_reference: Mapping[str, str] = field(default_factory=lambda: dict(NO_REFERENCE_DEFAULTS))
     # Per-kind exceptions to unmatched_action (ARF reports are tagged: they go to
     # the abuse desk, whose address never sent the original).
-    unmatched: Mapping[str, str] = field(default_factory=lambda: {"arf": TAG})
+    unmatched: Mapping[str, str] = field(default_factory=lambda: dict(UNMATCHED_EXCEPTIONS))
     unreachable_action: str = TEMPFAIL
     matches_per_recipient: int = 3
     reject_text: str = "Backscatter refused"
