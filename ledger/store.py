@@ -317,9 +317,11 @@ class Ledger:
         pipe.hincrby(self.key(match.entry.bucket, match.day, kind), match.entry.field, MATCH_STEP)
 
     def count_match(self, match: Match, kind: bytes = MESSAGE) -> None:
-        """Count one more bounce against a matched entry."""
+        """Count one more bounce against a matched entry, on its own round trip."""
         try:
-            self.client.hincrby(self.key(match.entry.bucket, match.day, kind), match.entry.field, MATCH_STEP)
+            pipe = self.client.pipeline(transaction=False)
+            self.queue_count(pipe, match, kind)
+            pipe.execute()
         except redis.RedisError as exc:
             raise LedgerUnavailable(str(exc)) from exc
 

@@ -71,8 +71,10 @@ class Inspector:
         for rcpt in recipients:
             for ref in finding.references:
                 wanted[self.hasher.message(ref, rcpt)] = rcpt
+        # The envelope check only ever decides a bounce without a reference: ask for
+        # pairs only then, so a referenced bounce costs no pair probes.
         wanted_pairs: dict[EntryHash, tuple[str, str]] = {}
-        for rcpt in recipients:
+        for rcpt in recipients if not finding.references else ():
             for other in finding.recipients_of_original:
                 wanted_pairs[self.hasher.pair(rcpt, other)] = (rcpt, other)
         if not wanted and not wanted_pairs:
