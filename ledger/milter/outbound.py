@@ -29,12 +29,10 @@ class OutboundMilter(Milter.Base):
 
     def __init__(self) -> None:
         self.sent = SentMessage(mail_from="")
-        self.message_id_count = 0
 
     @Milter.noreply
     def envfrom(self, mail_from: str, *params: str) -> int:
         self.sent = SentMessage(mail_from=mail_from)
-        self.message_id_count = 0
         return Milter.CONTINUE
 
     @Milter.noreply
@@ -49,10 +47,8 @@ class OutboundMilter(Milter.Base):
     @Milter.noreply
     def header(self, name: str, value: str) -> int:
         lname = name.lower()
-        if lname == "message-id":
-            self.message_id_count += 1
-            if self.sent.message_id is None:
-                self.sent.message_id = value
+        if lname == "message-id" and self.sent.message_id is None:
+            self.sent.message_id = value
         elif lname == "from" and self.sent.from_header is None:
             self.sent.from_header = value
         return Milter.CONTINUE
