@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from ledger.check.detectors.base import Finding
 from ledger.config import NoReferenceSettings, UnmatchedSettings
@@ -30,6 +31,34 @@ ACCEPT = "accept"
 REJECT = "reject"
 TEMPFAIL = "tempfail"
 TAG = "tag"
+
+
+class Cause(StrEnum):
+    """Why a decision came out as it did: a fixed set, so counters and metrics
+    keyed by it cannot grow with traffic, and nothing has to parse reason text."""
+
+    ORDINARY = "ordinary"                 # not a backscatter candidate
+    MATCHED = "matched"                   # a reference is in the ledger, within budget
+    ENVELOPE = "envelope"                 # no reference; a recorded (sender, recipient) pair
+    UNMATCHED = "unmatched"               # references found, none is ours
+    PARTIAL = "partial"                   # not every envelope recipient sent the original
+    BUDGET_EXHAUSTED = "budget exhausted"  # the original has had all the bounces it can cause
+    NO_REFERENCE = "no reference"         # nothing to look up at all
+    RECIPIENTS_UNMATCHED = "recipients unmatched"  # no reference; never wrote to its recipients
+    NO_RECIPIENTS = "no recipients"       # an empty envelope (cannot happen over SMTP)
+    UNREACHABLE = "unreachable"           # the ledger could not be asked: our fault
+    INTERNAL_ERROR = "internal error"     # our own bug: our fault
+
+
+# Causes that are our side's fault, not the message's: never a 550.
+OUR_FAULT = frozenset({Cause.UNREACHABLE, Cause.INTERNAL_ERROR})
+
+# The SMTP replies, named once: action -> (code, enhanced code).
+REPLY_CODES: dict[str, tuple[str, str]] = {
+    REJECT: ("550", "5.7.1"),
+    TEMPFAIL: ("451", "4.7.1"),
+}
+INTERNAL_ERROR_TEXT = "Temporary local problem, try again later"
 
 # Defaults for candidates with no reference and no original recipient, and the
 # per-kind exceptions to unmatched_action: the config's defaults, one source of truth.
@@ -65,10 +94,14 @@ class Decision:
     reply: tuple[str, str, str] | None = None
     trace: str | None = None
     matches: tuple[Match, ...] = ()
+    cause: Cause = Cause.ORDINARY
+    outcome: str = ACCEPT  # accept, tag, reject, tempfail (a tag is an accept, unverified)
 
     def as_dict(self) -> dict[str, object]:
         return {
             "action": self.action,
+            "outcome": self.outcome,
+            "cause": str(self.cause),
             "candidate": self.candidate,
             "kind": self.kind,
             "references": list(self.references),
@@ -82,30 +115,45 @@ def ordinary() -> Decision:
     return Decision(ACCEPT, "not a backscatter candidate")
 
 
+def reply(action: str, text: str) -> tuple[str, str, str]:
+    """The SMTP reply of a refusing action (REPLY_CODES) with its text."""
+    code, xcode = REPLY_CODES[action]
+    return code, xcode, text
+
+
+def internal_error(kind: str | None = None) -> Decision:
+    """Our own bug met this message: tempfail, so a real bounce is retried, never lost."""
+    return Decision(TEMPFAIL, "internal error", True, kind, reply=reply(TEMPFAIL, INTERNAL_ERROR_TEXT),
+                    cause=Cause.INTERNAL_ERROR, outcome=TEMPFAIL)
+
+
 def _finish(
-    policy: Policy, action: str, reason: str, finding: Finding, matched: bool = False,
+    policy: Policy, action: str, cause: Cause, reason: str, finding: Finding, matched: bool = False,
     matches: tuple[Match, ...] = (),
 ) -> Decision:
     """Turn a configured action (accept|tag|reject|tempfail) into a Decision."""
     kind, refs = finding.kind, finding.references
+    if action == REJECT and cause in OUR_FAULT:
+        action = TEMPFAIL  # our fault never costs a real bounce
     if action == REJECT and not finding.form:
         action, reason = TAG, reason + "; only a heuristic matched, so tagged, not rejected"
     if action == REJECT:
         return Decision(REJECT, reason, True, kind, refs, matched,
-                        reply=("550", "5.7.1", policy.reject_text))
+                        reply=reply(REJECT, policy.reject_text), cause=cause, outcome=REJECT)
     if action == TEMPFAIL:
         return Decision(TEMPFAIL, reason, True, kind, refs, matched,
-                        reply=("451", "4.7.1", policy.tempfail_text))
+                        reply=reply(TEMPFAIL, policy.tempfail_text), cause=cause, outcome=TEMPFAIL)
     if action == TAG:
         return Decision(ACCEPT, "tagged: " + reason, True, kind, refs, matched,
-                        trace=f"unverified ({kind}; {reason})")
+                        trace=f"unverified ({kind}; {reason})", cause=cause, outcome=TAG)
     trace = f"pass ({kind}; {reason})" if matched else None
-    return Decision(ACCEPT, reason, True, kind, refs, matched, trace=trace, matches=matches)
+    return Decision(ACCEPT, reason, True, kind, refs, matched, trace=trace, matches=matches,
+                    cause=cause, outcome=ACCEPT)
 
 
 def unreachable(policy: Policy, finding: Finding, error: str) -> Decision:
     action = policy.unreachable_action
-    return _finish(policy, action, f"ledger unreachable ({error})", finding)
+    return _finish(policy, action, Cause.UNREACHABLE, f"ledger unreachable ({error})", finding)
 
 
 def no_reference_action(policy: Policy, kind: str) -> str:
@@ -119,11 +167,15 @@ def unmatched_action(policy: Policy, kind: str) -> str:
 
 
 def _envelope(recipients: Sequence[str], pairs: Mapping[str, Sequence[str]]) -> str | None:
-    """The envelope-check reason when every recipient recently wrote to an original recipient."""
+    """The envelope-check reason when every recipient recently wrote to an original recipient.
+
+    The reason names no address: it is stored in the decision log, which keeps
+    no address in clear.
+    """
     if not recipients or not all(pairs.get(rcpt) for rcpt in recipients):
         return None
-    named = sorted({addr for rcpt in recipients for addr in pairs[rcpt]})
-    return f"envelope: the recipient recently wrote to {', '.join(named[:3])}"
+    named = len({addr for rcpt in recipients for addr in pairs[rcpt]})
+    return f"envelope: the recipient recently wrote to the original's recipient ({named} found)"
 
 
 def decide(
@@ -144,15 +196,16 @@ def decide(
     if not finding.references:
         envelope = _envelope(recipients, pairs)
         if envelope:
-            return _finish(policy, ACCEPT, envelope, finding, matched=True)
+            return _finish(policy, ACCEPT, Cause.ENVELOPE, envelope, finding, matched=True)
         if finding.recipients_of_original:
-            return _finish(policy, unmatched_action(policy, finding.kind),
+            return _finish(policy, unmatched_action(policy, finding.kind), Cause.RECIPIENTS_UNMATCHED,
                            f"no recorded mail to the original's recipient(s) "
                            f"({len(finding.recipients_of_original)} checked)", finding)
-        return _finish(policy, no_reference_action(policy, finding.kind),
+        return _finish(policy, no_reference_action(policy, finding.kind), Cause.NO_REFERENCE,
                        f"{finding.kind} without a reference to an original", finding)
     if not recipients:
-        return _finish(policy, unmatched_action(policy, finding.kind), "no recipients", finding)
+        return _finish(policy, unmatched_action(policy, finding.kind), Cause.NO_RECIPIENTS,
+                       "no recipients", finding)
     chosen: list[Match] = []
     exhausted = False
     for rcpt in recipients:
@@ -165,15 +218,16 @@ def decide(
         chosen.append(usable[0])
     else:
         days = sorted({m.date for m in chosen})
-        return _finish(policy, ACCEPT, f"original sent {', '.join(days)}", finding,
+        return _finish(policy, ACCEPT, Cause.MATCHED, f"original sent {', '.join(days)}", finding,
                        matched=True, matches=tuple(chosen))
     if exhausted:
         reason = "the original has already had as many bounces as it can cause"
-        return _finish(policy, unmatched_action(policy, finding.kind), reason, finding)
+        return _finish(policy, unmatched_action(policy, finding.kind), Cause.BUDGET_EXHAUSTED,
+                       reason, finding)
     # No envelope rescue here: the bounce names its original, and that original
     # is not ours. (A forger can bounce a quoted fake ID off a real correspondent.)
     if len(recipients) > 1 and chosen:
-        reason = "not every recipient sent the original"
+        cause, reason = Cause.PARTIAL, "not every recipient sent the original"
     else:
-        reason = f"no reference is in the ledger ({len(finding.references)} checked)"
-    return _finish(policy, unmatched_action(policy, finding.kind), reason, finding)
+        cause, reason = Cause.UNMATCHED, f"no reference is in the ledger ({len(finding.references)} checked)"
+    return _finish(policy, unmatched_action(policy, finding.kind), cause, reason, finding)

@@ -116,15 +116,16 @@ class Inspector:
 
 
 def log_decision(envelope: Envelope, decision: Decision, logger: logging.Logger = log) -> None:
-    """One line per decision: queue id, client, envelope, kind, action, reason."""
+    """One line per decision: queue id, client, envelope, kind, outcome, cause, reason."""
     logger.info(
-        "decision qid=%s client=%s from=<%s> rcpt=%s kind=%s action=%s refs=%d reason=%r",
+        "decision qid=%s client=%s from=<%s> rcpt=%s kind=%s action=%s cause=%s refs=%d reason=%r",
         envelope.queue_id or "-",
         envelope.client or "-",
         envelope.mail_from,
         ",".join(f"<{r}>" for r in envelope.recipients) or "-",
         decision.kind or "-",
-        decision.action,
+        decision.outcome,
+        str(decision.cause).replace(" ", "_"),
         len(decision.references),
         decision.reason,
     )

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from tests import samples
 
-KEYS = {"file", "action", "candidate", "kind", "references", "matched", "reason", "reply"}
+KEYS = {"file", "action", "outcome", "cause", "candidate", "kind", "references", "matched", "reason",
+        "reply"}
 
 
 def test_check_json_reports_new_kinds(tmp_path: Path, config_file: Path) -> None:

@@ -43,7 +43,7 @@ def test_record_check_lookup_round_trip(tmp_path: Path, config_file: Path) -> No
     assert result.returncode == 0, result.stderr
     real_out, forged_out = (json.loads(line) for line in result.stdout.splitlines())
     assert set(real_out) == {"file", "action", "candidate", "kind", "references", "matched", "reason",
-                             "reply"}
+                             "reply", "outcome", "cause"}
     assert real_out["file"] == str(real)
     assert (real_out["action"], real_out["kind"], real_out["matched"]) == ("accept", "dsn", True)
     assert real_out["references"] == ["orig-1@example.test"] and real_out["reply"] is None

@@ -72,7 +72,8 @@ def test_unreachable_ledger_tempfails_or_accepts() -> None:
 
 def test_json_shape() -> None:
     d = decide(POLICY, DSN, RCPT, {})
-    assert set(d.as_dict()) == {"action", "candidate", "kind", "references", "matched", "reason", "reply"}
+    assert set(d.as_dict()) == {"action", "outcome", "cause", "candidate", "kind", "references", "matched",
+                                "reason", "reply"}
     assert d.as_dict()["reply"] == "550 5.7.1 Backscatter refused"
 
 

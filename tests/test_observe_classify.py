@@ -4,41 +4,53 @@ from __future__ import annotations
 
 import pytest
 
+from ledger.check.detectors.base import Finding
 from ledger.config import parse_listen
-from ledger.decide import Decision
-from ledger.observe.classify import failed, outcome, reason_class
+from ledger.decide import Cause, Decision, Policy, decide, internal_error, unreachable
+from ledger.observe.classify import cause, failed, outcome
 from ledger.observe.counters import decision_fields
 from ledger.observe.decision_log import AddressMasker
 from ledger.observe.inventory import parse_key
 from ledger.observe.timefmt import day_date, parse_since
 
 
-def test_outcome_names_tags_apart_from_accepts() -> None:
-    assert outcome(Decision("accept", "tagged: dsn without a reference", True)) == "tag"
-    assert outcome(Decision("accept", "original sent 2026-11-20", True, matched=True)) == "accept"
-    assert outcome(Decision("reject", "no reference is in the ledger (2 checked)", True)) == "reject"
-
-
-@pytest.mark.parametrize(("reason", "expected"), [
-    ("original sent 2026-11-20, 2026-11-21", "original sent"),
-    ("no reference is in the ledger (3 checked)", "no reference is in the ledger"),
-    ("tagged: dsn without a reference to an original; only a heuristic matched, so tagged",
-     "dsn without a reference to an original"),
-    ("ledger unreachable (Error 111 connecting to /x.sock. Connection refused.)", "ledger unreachable"),
-    ("", "-"),
-])
-def test_reason_class_drops_details(reason: str, expected: str) -> None:
-    assert reason_class(reason) == expected
+def test_counter_fields_come_from_fixed_sets_whatever_the_reason_text() -> None:
+    """Fields are built from outcome and cause, never from reason text (which may name anything)."""
+    policy = Policy()
+    finding = Finding("dsn", ("orig-1@example.test",))
+    rcpts = ["alice@example.test"]
+    decisions = [
+        decide(policy, finding, rcpts, {}),
+        decide(policy, Finding("dsn", ()), rcpts, {}),
+        decide(policy, Finding("dsn", (), recipients_of_original=("bob@example.com",)), rcpts,
+               {}, {"alice@example.test": ["bob@example.com"]}),
+        decide(Policy(unmatched_action="tag"), finding, rcpts, {}),
+        unreachable(policy, finding, "Error 111 connecting to carol@example.org"),
+        internal_error(),
+    ]
+    allowed = {f"cause:{c}" for c in Cause} | {f"action:{a}" for a in ("accept", "tag", "reject", "tempfail")}
+    allowed |= {"candidates", "matched", "unmatched", "failed", "kind:dsn", "kind:unknown"}
+    for decision in decisions:
+        fields = decision_fields(decision)
+        assert set(fields) <= allowed, fields
+        assert not any("@" in f for f in fields)
+    assert [outcome(d) for d in decisions] == ["reject", "tag", "accept", "tag", "tempfail", "tempfail"]
+    assert [cause(d) for d in decisions] == ["unmatched", "no reference", "envelope", "unmatched",
+                                            "unreachable", "internal error"]
+    assert "bob@example.com" not in decisions[2].reason  # the reason is logged: no address in it
+    assert failed(decisions[4]) and failed(decisions[5]) and not failed(decisions[0])
 
 
 def test_decision_fields_separate_matched_unmatched_and_failed() -> None:
-    matched = decision_fields(Decision("accept", "original sent 2026-11-20", True, "dsn", matched=True))
-    assert matched == ["candidates", "matched", "action:accept", "kind:dsn", "reason:original sent"]
-    down = Decision("tempfail", "ledger unreachable (timeout)", True, "dsn")
+    matched = decision_fields(Decision("accept", "original sent 2026-11-20", True, "dsn", matched=True,
+                                       cause=Cause.MATCHED))
+    assert matched == ["candidates", "matched", "action:accept", "kind:dsn", "cause:matched"]
+    down = Decision("tempfail", "ledger unreachable (timeout)", True, "dsn", cause=Cause.UNREACHABLE,
+                    outcome="tempfail")
     assert failed(down)
     assert decision_fields(down)[1] == "failed"
     assert decision_fields(Decision("reject", "no reference is in the ledger (1 checked)", True,
-                                    "dsn"))[1] == "unmatched"
+                                    "dsn", cause=Cause.UNMATCHED, outcome="reject"))[1] == "unmatched"
 
 
 def test_parse_since() -> None:

@@ -17,7 +17,7 @@ from redis.crc import key_slot
 
 from ledger.cli import main
 from ledger.config import Config, ConfigError
-from ledger.decide import Decision
+from ledger.decide import Cause, Decision
 from ledger.observe import Observer, counters, decision_log
 from ledger.observe.metrics import Metrics, metrics_for
 from ledger.record import Recorder
@@ -46,7 +46,7 @@ def test_matched_bounce_is_logged_and_counted(config: Config, redis_client: redi
     values = day_counters(redis_client)
     assert values["candidates"] == 1 and values["matched"] == 1
     assert values["action:accept"] == 1 and values["kind:dsn"] == 1
-    assert values["reason:original sent"] == 1
+    assert values["cause:matched"] == 1
     [entry] = decision_log.read(redis_client, "sl")
     assert (entry.queue_id, entry.client, entry.kind, entry.action, entry.matched) == (
         "4AbC1", "mx.fail.test[192.0.2.7]", "dsn", "accept", True)
@@ -64,7 +64,7 @@ def test_unmatched_bounce_is_logged_as_a_rejection(config: Config, redis_client:
     observer_for(config, redis_client).decided(envelope, decision, 0.001)
     values = day_counters(redis_client)
     assert values["unmatched"] == 1 and values["action:reject"] == 1
-    assert values["reason:no reference is in the ledger"] == 1
+    assert values["cause:unmatched"] == 1
     [entry] = decision_log.read(redis_client, "sl", actions=frozenset({"reject"}))
     assert entry.queue_id == "5XyZ2" and entry.references == 1
     assert decision_log.read(redis_client, "sl", actions=frozenset({"accept"})) == []
@@ -88,7 +88,8 @@ def test_observing_keys_expire_and_share_one_slot(config: Config, redis_client: 
 def test_log_is_capped(config: Config, redis_client: redis.Redis) -> None:
     observer = observer_for(config, redis_client)
     observer.settings = type(observer.settings)(log_entries=100)
-    decision = Decision("reject", "no reference is in the ledger (1 checked)", True, "dsn")
+    decision = Decision("reject", "no reference is in the ledger (1 checked)", True, "dsn",
+                        cause=Cause.UNMATCHED, outcome="reject")
     for n in range(1000):
         observer.decided(bounce_envelope(f"Q{n}"), decision, 0.0)
     length = redis_client.xlen(decision_log.log_key("sl"))
@@ -100,7 +101,8 @@ def test_log_is_capped(config: Config, redis_client: redis.Redis) -> None:
 
 def test_log_since_filter(config: Config, redis_client: redis.Redis) -> None:
     observer = observer_for(config, redis_client)
-    decision = Decision("reject", "no reference is in the ledger (1 checked)", True, "dsn")
+    decision = Decision("reject", "no reference is in the ledger (1 checked)", True, "dsn",
+                        cause=Cause.UNMATCHED, outcome="reject")
     observer.decided(bounce_envelope("OLD"), decision, 0.0)
     time.sleep(0.02)
     cut = time.time()
@@ -123,7 +125,7 @@ def test_ordinary_mail_makes_no_redis_call(config: Config, redis_client: redis.R
 def test_unreachable_verdict_is_not_written_twice(config: Config, redis_client: redis.Redis) -> None:
     metrics = Metrics()
     decision = Decision("tempfail", "ledger unreachable (timeout)", True, "dsn",
-                        reply=("451", "4.7.1", "later"))
+                        reply=("451", "4.7.1", "later"), cause=Cause.UNREACHABLE, outcome="tempfail")
     assert not observer_for(config, redis_client, metrics).decided(bounce_envelope(), decision, 0.5)
     assert redis_client.exists(decision_log.log_key("sl")) == 0
     assert 'sender_ledger_redis_errors_total{operation="lookup"} 1.0' in metrics.text()
@@ -134,7 +136,8 @@ def test_redis_down_is_logged_and_counted_never_raised(config: Config, tmp_path:
     dead = connect(f"unix://{tmp_path}/nothing.sock", 0.1, 0.1)
     metrics = Metrics()
     observer = observer_for(config, dead, metrics)
-    decision = Decision("reject", "no reference is in the ledger (1 checked)", True, "dsn")
+    decision = Decision("reject", "no reference is in the ledger (1 checked)", True, "dsn",
+                        cause=Cause.UNMATCHED, outcome="reject")
     assert observer.decided(bounce_envelope("DEAD1"), decision, 0.001) is False
     assert 'sender_ledger_redis_errors_total{operation="observe"} 1.0' in metrics.text()
     assert "qid=DEAD1 observe: Redis error" in caplog.text

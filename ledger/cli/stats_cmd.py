@@ -76,10 +76,10 @@ def run(args: argparse.Namespace) -> int:
         for s in stats["spread"]:
             print(f"{s['day']}  {s['entries']:>9} {s['keys']:>6}")
     print("\nday         recorded candidates matched unmatched failed rejected tempfailed tagged"
-          "  main reasons")
+          "  main causes")
     for d in stats["days"]:
-        reasons = "; ".join(f"{r}: {n}" for r, n in list(d["reasons"].items())[:3]) or "-"
+        causes = "; ".join(f"{r}: {n}" for r, n in list(d["causes"].items())[:3]) or "-"
         print(f"{d['day']}  {d['recorded']:>8} {d['candidates']:>10} {d['matched']:>7} "
               f"{d['unmatched']:>9} {d['failed']:>6} {d['rejected']:>8} {d['tempfailed']:>10} "
-              f"{d['tagged']:>6}  {reasons}")
+              f"{d['tagged']:>6}  {causes}")
     return 0

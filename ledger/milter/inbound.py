@@ -14,7 +14,7 @@ import time
 import Milter
 
 from ledger.check import Candidate, Envelope
-from ledger.decide import ACCEPT, REJECT, TEMPFAIL, Decision
+from ledger.decide import ACCEPT, REJECT, TEMPFAIL, internal_error, ordinary
 from ledger.observe import Observer
 from ledger.verdict import Inspector, log_decision
 
@@ -72,7 +72,7 @@ class InboundMilter(Milter.Base):
         self.candidate = self.inspector.screen(self.envelope.mail_from, decoded)
         if self.candidate is None:
             self.envelope.queue_id = self.getsymval("i") or ""
-            log_decision(self.envelope, Decision(ACCEPT, "not a backscatter candidate"))
+            log_decision(self.envelope, ordinary())
             self.observer.ordinary(time.perf_counter() - started)
             return Milter.ACCEPT
         return Milter.CONTINUE
@@ -98,8 +98,7 @@ class InboundMilter(Milter.Base):
             decision = self.inspector.inspect(self.envelope, self._raw_message(), self.candidate)
         except Exception:  # our bug must never cost a real bounce: tempfail
             log.exception("qid=%s inspection failed", self.envelope.queue_id)
-            decision = Decision(TEMPFAIL, "internal error", True,
-                                reply=("451", "4.7.1", "Temporary local problem, try again later"))
+            decision = internal_error()
         log_decision(self.envelope, decision)
         # Best effort, after the verdict: never raises, never changes the answer.
         # An accepted bounce is counted against its original in the same round trip.

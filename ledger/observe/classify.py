@@ -1,41 +1,26 @@
-"""Sort decisions into the few classes that counters, the log and metrics show.
+"""Name what happened to a decision, for counters, the log and metrics.
 
-The decision itself stays the single source of truth; these functions only
-name what happened (accept, tag, reject, tempfail) and fold a reason text
-into a short, bounded class (no dates, numbers or error details), so a
-per-reason counter cannot grow without bound.
+The decision carries its outcome (accept, tag, reject, tempfail) and its
+cause (a fixed set, ``ledger.decide.Cause``); nothing here reads reason text,
+which is for people only. Every name these functions return comes from a
+fixed set, so a counter or metric keyed by them cannot grow with traffic.
 """
 
 from __future__ import annotations
 
-import re
-
-from ledger.decide import ACCEPT, TAG, Decision
-
-TAG_PREFIX = "tagged: "
-UNREACHABLE = "ledger unreachable"
-INTERNAL_ERROR = "internal error"
-REASON_CHARS = 80
-
-_DETAILS = re.compile(r"\([^)]*\)?|\d[\d\-:,.]*")
-_SPACES = re.compile(r"\s+")
+from ledger.decide import OUR_FAULT, Decision
 
 
 def outcome(decision: Decision) -> str:
     """accept, tag, reject or tempfail: a tag is an accept with an 'unverified' trace."""
-    if decision.action == ACCEPT and decision.reason.startswith(TAG_PREFIX):
-        return TAG
-    return decision.action
+    return decision.outcome
 
 
-def reason_class(reason: str) -> str:
-    """``"original sent 2026-11-20"`` -> ``"original sent"``; the part before ';' only."""
-    text = reason[len(TAG_PREFIX):] if reason.startswith(TAG_PREFIX) else reason
-    text = text.split(";", 1)[0]
-    text = _SPACES.sub(" ", _DETAILS.sub("", text)).strip(" ,.:")
-    return text[:REASON_CHARS] or "-"
+def cause(decision: Decision) -> str:
+    """The decision's cause, as its fixed name (``"matched"``, ``"unreachable"``...)."""
+    return str(decision.cause)
 
 
 def failed(decision: Decision) -> bool:
     """True when our side (ledger or code), not the message, decided the outcome."""
-    return reason_class(decision.reason) in (UNREACHABLE, INTERNAL_ERROR)
+    return decision.cause in OUR_FAULT

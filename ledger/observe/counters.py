@@ -11,8 +11,11 @@ Fields::
     matched / unmatched / failed
                           ... found in the ledger / not found / undecidable on our side
     action:<a>            accept, tag, reject, tempfail
-    kind:<k>              dsn, autoreply, mdn, ...
-    reason:<class>        the decision's reason, without details
+    kind:<k>              dsn, autoreply, mdn, ... (the detector families)
+    cause:<c>             the decision's cause (ledger.decide.Cause: a fixed set)
+
+Every field name comes from a fixed set: the hash cannot grow with traffic,
+and no address or Message-ID ever becomes a field.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import redis
 from redis.client import Pipeline
 
 from ledger.decide import Decision
-from ledger.observe.classify import failed, outcome, reason_class
+from ledger.observe.classify import cause, failed, outcome
 from ledger.observe.timefmt import day_date
 from ledger.store import SECONDS_PER_DAY
 
@@ -47,7 +50,7 @@ def decision_fields(decision: Decision) -> list[str]:
         state,
         f"action:{outcome(decision)}",
         f"kind:{decision.kind or 'unknown'}",
-        f"reason:{reason_class(decision.reason)}",
+        f"cause:{cause(decision)}",
     ]
 
 
@@ -75,9 +78,9 @@ class DayCounters:
         found = {k[len(prefix):]: v for k, v in self.values.items() if k.startswith(prefix)}
         return dict(sorted(found.items(), key=lambda kv: (-kv[1], kv[0])))
 
-    def as_dict(self, top_reasons: int = 5) -> dict[str, object]:
+    def as_dict(self, top_causes: int = 5) -> dict[str, object]:
         actions = self.grouped("action:")
-        reasons = self.grouped("reason:")
+        causes = self.grouped("cause:")
         return {
             "day": day_date(self.day),
             "recorded": self.get(RECORDED),
@@ -90,7 +93,7 @@ class DayCounters:
             "rejected": actions.get("reject", 0),
             "tempfailed": actions.get("tempfail", 0),
             "kinds": self.grouped("kind:"),
-            "reasons": dict(list(reasons.items())[:top_reasons]),
+            "causes": dict(list(causes.items())[:top_causes]),
         }
 
 

@@ -74,6 +74,7 @@ class LogEntry:
     reason: str
     matched: bool
     references: int
+    cause: str = ""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -86,6 +87,7 @@ class LogEntry:
             "kind": self.kind,
             "action": self.action,
             "reason": self.reason,
+            "cause": self.cause,
             "matched": self.matched,
             "references": self.references,
         }
@@ -100,6 +102,7 @@ def entry_fields(envelope: Envelope, decision: Decision, masker: AddressMasker) 
         "k": decision.kind or "",
         "a": outcome(decision),
         "why": decision.reason[:300],
+        "cs": str(decision.cause),
         "m": "1" if decision.matched else "0",
         "n": str(len(decision.references)),
     }
@@ -132,6 +135,7 @@ def _entry(stream_id: bytes, raw: dict[bytes, bytes]) -> LogEntry:
         reason=get("why"),
         matched=get("m") == "1",
         references=int(get("n") or 0),
+        cause=get("cs"),
     )
 
 

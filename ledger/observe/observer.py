@@ -23,9 +23,9 @@ from redis.client import Pipeline
 
 from ledger.check import Envelope
 from ledger.config import Config, ObserveSettings
-from ledger.decide import Decision
+from ledger.decide import Cause, Decision
 from ledger.observe import counters, decision_log
-from ledger.observe.classify import UNREACHABLE, outcome, reason_class
+from ledger.observe.classify import outcome
 from ledger.observe.metrics import Metrics
 from ledger.store import SECONDS_PER_DAY
 
@@ -78,7 +78,7 @@ class Observer:
         bounce counting). Returns True when Redis took the write. Never raises.
         """
         try:
-            unreachable = reason_class(decision.reason) == UNREACHABLE
+            unreachable = decision.cause == Cause.UNREACHABLE
             if self.metrics is not None:
                 self.metrics.decisions.labels(decision.kind or "unknown", outcome(decision)).inc()
                 self.metrics.decision_seconds.labels("candidate").observe(seconds)

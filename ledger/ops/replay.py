@@ -82,13 +82,6 @@ def day_of(item: MailItem, date_header: str | None, received: bool) -> int:
     return min(day, today() + 1)
 
 
-def outcome(decision: Decision) -> str:
-    """accept / tag / reject / tempfail: a tagged candidate is accepted, unverified."""
-    if decision.action == ACCEPT and decision.trace and not decision.matched:
-        return "tag"
-    return decision.action
-
-
 @dataclass
 class Refused:
     label: str
@@ -169,7 +162,7 @@ class Replay:
             decision = self.inspector.inspect(self.envelope_of(item.raw), item.raw)
             if decision.matched and decision.action == ACCEPT:
                 self.inspector.count(decision)  # as the milter does: uses up the bounce budget
-            result = outcome(decision)
+            result = decision.outcome
             self.report.summary[(decision.kind or "ordinary", result)] += 1
             if result in ("reject", "tempfail"):
                 self.report.refused.append(Refused(
