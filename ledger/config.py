@@ -52,6 +52,13 @@ class LedgerSettings:
 class OutboundSettings:
     socket: str = "unix:/run/sender-ledger/outbound.sock"
     message_id_domain: str = ""
+    # Records the ledger cannot take now (Redis down, hung, failing over) are kept
+    # here, hashed, and replayed when it answers again (ledger/spool.py).
+    spool_dir: str = "/var/lib/sender-ledger/spool"
+    # ~150 bytes a record: 256 MiB hold well over a million messages.
+    spool_max_bytes: int = 256 * 1024 * 1024
+    # How often the milter tries to replay the spool while it holds records.
+    spool_retry_seconds: float = 1.0
 
 
 def _kind_table(settings: object) -> dict[str, str]:
@@ -251,6 +258,12 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("inbound.max_mime_depth: must be between 1 and 100")
     if not 1 <= cfg.inbound.max_mime_parts <= 10000:
         raise ConfigError("inbound.max_mime_parts: must be between 1 and 10000")
+    if not cfg.outbound.spool_dir:
+        raise ConfigError("outbound.spool_dir: must name a directory")
+    if cfg.outbound.spool_max_bytes < 64 * 1024:
+        raise ConfigError("outbound.spool_max_bytes: must be at least 65536")
+    if not 0.05 <= cfg.outbound.spool_retry_seconds <= 3600:
+        raise ConfigError("outbound.spool_retry_seconds: must be between 0.05 and 3600")
     if not 0 < cfg.inbound.parse_seconds <= 30:
         raise ConfigError("inbound.parse_seconds: must be above 0 and at most 30")
     for kind, action in cfg.inbound.no_reference.as_dict().items():

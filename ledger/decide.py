@@ -48,10 +48,13 @@ class Cause(StrEnum):
     NO_RECIPIENTS = "no recipients"       # an empty envelope (cannot happen over SMTP)
     UNREACHABLE = "unreachable"           # the ledger could not be asked: our fault
     INTERNAL_ERROR = "internal error"     # our own bug: our fault
+    CATCHING_UP = "catching up"           # records spooled in an outage are not all replayed yet
 
 
 # Causes that are our side's fault, not the message's: never a 550.
-OUR_FAULT = frozenset({Cause.UNREACHABLE, Cause.INTERNAL_ERROR})
+OUR_FAULT = frozenset({Cause.UNREACHABLE, Cause.INTERNAL_ERROR, Cause.CATCHING_UP})
+# Refusals that a record still waiting in the outbound spool could overturn.
+LEDGER_DEPENDENT = frozenset({Cause.UNMATCHED, Cause.PARTIAL, Cause.RECIPIENTS_UNMATCHED})
 
 # The SMTP replies, named once: action -> (code, enhanced code).
 REPLY_CODES: dict[str, tuple[str, str]] = {
@@ -156,6 +159,18 @@ def unreachable(policy: Policy, finding: Finding, error: str) -> Decision:
     return _finish(policy, action, Cause.UNREACHABLE, f"ledger unreachable ({error})", finding)
 
 
+def catching_up(policy: Policy, finding: Finding) -> Decision:
+    """A refusal that a spooled, not yet replayed record could overturn: 451, ask again later."""
+    return _finish(policy, TEMPFAIL, Cause.CATCHING_UP,
+                   "the ledger is catching up on records kept during an outage", finding)
+
+
+def budget_spent(policy: Policy, finding: Finding) -> Decision:
+    """The original's last bounce was taken by a bounce decided at the same moment."""
+    return _finish(policy, unmatched_action(policy, finding.kind), Cause.BUDGET_EXHAUSTED,
+                   "the original has already had as many bounces as it can cause", finding)
+
+
 def no_reference_action(policy: Policy, kind: str) -> str:
     if policy.no_reference_action is not None:
         return policy.no_reference_action
@@ -221,9 +236,7 @@ def decide(
         return _finish(policy, ACCEPT, Cause.MATCHED, f"original sent {', '.join(days)}", finding,
                        matched=True, matches=tuple(chosen))
     if exhausted:
-        reason = "the original has already had as many bounces as it can cause"
-        return _finish(policy, unmatched_action(policy, finding.kind), Cause.BUDGET_EXHAUSTED,
-                       reason, finding)
+        return budget_spent(policy, finding)
     # No envelope rescue here: the bounce names its original, and that original
     # is not ours. (A forger can bounce a quoted fake ID off a real correspondent.)
     if len(recipients) > 1 and chosen:

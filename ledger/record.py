@@ -2,19 +2,22 @@
 
 Used by the outbound milter and by ``sender-ledger record``; both go through
 :meth:`Recorder.record`, so a file recorded by hand is stored exactly as the
-milter would have stored it.
+milter would have stored it. A recorder given a spool (the milter's) never
+loses a record to a ledger outage: what Redis cannot take is spooled, hashed,
+and replayed later (ledger/spool.py, ledger/drain.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from redis.client import Pipeline
 
 from ledger import addresses, msgid
 from ledger.hashing import MESSAGE, PAIR, EntryHash, Hasher
-from ledger.store import Ledger
+from ledger.spool import Batch, Spool, SpoolError
+from ledger.store import Ledger, LedgerUnavailable, today
 
 
 @dataclass
@@ -52,12 +55,23 @@ class RecordResult:
     entries: tuple[EntryHash, ...]
     reason: str
     pairs: tuple[EntryHash, ...] = ()
+    # Set when the ledger could not take the record and the spool kept it instead.
+    spooled: str | None = None
+
+    def batches(self, recipients: int) -> list[Batch]:
+        """What the ledger stores for this result: the entries and the pairs."""
+        return [(MESSAGE, self.entries, max(1, recipients)), (PAIR, self.pairs, 1)]
+
+
+class SpoolFailed(LedgerUnavailable):
+    """The ledger could not take a record and the spool could not keep it: it is lost."""
 
 
 class Recorder:
-    def __init__(self, ledger: Ledger, hasher: Hasher) -> None:
+    def __init__(self, ledger: Ledger, hasher: Hasher, spool: Spool | None = None) -> None:
         self.ledger = ledger
         self.hasher = hasher
+        self.spool = spool
 
     def entries(self, sent: SentMessage) -> RecordResult:
         """The entries a message yields, without touching Redis."""
@@ -81,17 +95,30 @@ class Recorder:
             for sender in senders
         ))
 
-    def record(self, sent: SentMessage, extra: Callable[[Pipeline], object] | None = None) -> RecordResult:
-        """Store the message's entries and pairs in one round trip.
+    def record(self, sent: SentMessage, extra: Callable[[Pipeline], object] | None = None,
+               day: int | None = None) -> RecordResult:
+        """Store the message's entries and pairs, for ``day`` (default today), in one round trip.
 
         ``extra`` rides in the same round trip (see :meth:`Ledger.record_kinds`);
-        it is only called when there is something to record. Raises
-        :class:`ledger.store.LedgerUnavailable`.
+        it is only called when there is something to record. Without a spool,
+        raises :class:`ledger.store.LedgerUnavailable`; with one, a record the
+        ledger refuses is spooled (``result.spooled`` says why) and only
+        :class:`SpoolFailed` is raised, when the spool cannot keep it either.
         """
         result = self.entries(sent)
-        if result.entries or result.pairs:
-            self.ledger.record_kinds([
-                (MESSAGE, result.entries, max(1, len(sent.recipients))),
-                (PAIR, result.pairs, 1),
-            ], extra=extra)
+        if not (result.entries or result.pairs):
+            return result
+        day = today() if day is None else day
+        batches = result.batches(len(sent.recipients))
+        try:
+            self.ledger.record_kinds(batches, day=day, extra=extra)
+        except LedgerUnavailable as exc:
+            if self.spool is None:
+                raise
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            try:
+                self.spool.append(day, batches)
+            except SpoolError as lost:
+                raise SpoolFailed(f"{why}; and {lost}") from exc
+            return replace(result, spooled=why)
         return result

@@ -5,8 +5,9 @@ from __future__ import annotations
 from ledger.config import Config
 from ledger.hashing import Hasher
 from ledger.record import Recorder
+from ledger.spool import Spool
 from ledger.store import Ledger, client_for
-from ledger.verdict import Inspector, limits_from, policy_from
+from ledger.verdict import Inspector, Later, limits_from, policy_from
 
 
 def open_ledger(cfg: Config) -> Ledger:
@@ -18,10 +19,18 @@ def hasher_for(cfg: Config) -> Hasher:
     return Hasher(cfg.secret, cfg.ledger.bucket_bits)
 
 
-def recorder_for(cfg: Config, ledger: Ledger | None = None) -> Recorder:
-    return Recorder(ledger or open_ledger(cfg), hasher_for(cfg))
+def spool_for(cfg: Config) -> Spool:
+    """This host's outbound spool (the directory is made on the first record it keeps)."""
+    return Spool(cfg.outbound.spool_dir, cfg.outbound.spool_max_bytes)
 
 
-def inspector_for(cfg: Config, ledger: Ledger | None = None) -> Inspector:
+def recorder_for(cfg: Config, ledger: Ledger | None = None, spool: Spool | None = None) -> Recorder:
+    """A recorder; with ``spool`` (the milter's) records the ledger refuses are kept, not lost."""
+    return Recorder(ledger or open_ledger(cfg), hasher_for(cfg), spool)
+
+
+def inspector_for(cfg: Config, ledger: Ledger | None = None, spool: Spool | None = None,
+                  later: Later | None = None) -> Inspector:
+    """The inbound check; ``spool`` and ``later`` as for :class:`ledger.verdict.Inspector`."""
     return Inspector(ledger or open_ledger(cfg), hasher_for(cfg), policy_from(cfg), cfg.inbound.max_bytes,
-                     limits_from(cfg))
+                     limits_from(cfg), spool=spool, later=later)

@@ -63,14 +63,37 @@ for i, f in ipairs(args) do
 end
 return out
 """
+# Count one more bounce against one entry, atomically within its budget:
+# keys = {day key}, args = {field, matches allowed per recipient (0: no limit)}.
+# Returns 1 (counted), 0 (budget already spent: another bounce won the race)
+# or -1 (the entry is gone). Checking and counting in one call is what keeps
+# two bounces racing in two sessions from both taking the last unit; and an
+# entry that expired is never re-created without its expiry.
+_CLAIM_BODY = """
+local v = redis.call('HGET', keys[1], args[1])
+if not v then return -1 end
+v = tonumber(v)
+local per = tonumber(args[2])
+local recipients = v % 128
+if recipients < 1 then recipients = 1 end
+if per > 0 and math.floor(v / 128) >= recipients * per then return 0 end
+redis.call('HINCRBY', keys[1], args[1], 128)
+return 1
+"""
 FUNCTION_NAME = "sender_ledger_find_v1"
+CLAIM_FUNCTION = "sender_ledger_claim_v1"
 _FIND_LIBRARY = (
     "#!lua name=sender_ledger\n"
     f"local function find(keys, args){_FIND_BODY}end\n"
+    f"local function claim(keys, args){_CLAIM_BODY}end\n"
     f"redis.register_function{{function_name='{FUNCTION_NAME}', callback=find, flags={{'no-writes'}}}}\n"
+    f"redis.register_function{{function_name='{CLAIM_FUNCTION}', callback=claim}}\n"
 )
 _FIND_SCRIPT = f"local keys, args = KEYS, ARGV{_FIND_BODY}"
 _FIND_SHA = hashlib.sha1(_FIND_SCRIPT.encode()).hexdigest()
+_CLAIM_SCRIPT = f"local keys, args = KEYS, ARGV{_CLAIM_BODY}"
+_CLAIM_SHA = hashlib.sha1(_CLAIM_SCRIPT.encode()).hexdigest()
+CLAIMED, SPENT, GONE = 1, 0, -1
 
 
 def _code_missing(exc: redis.ResponseError) -> bool:
@@ -207,37 +230,57 @@ class Ledger:
         many entries were new.
         """
         day = today() if day is None else day
-        keys: dict[str, list[bytes]] = defaultdict(list)
-        values: dict[str, int] = {}
-        for kind, entries, recipients in batches:
-            value = max(1, min(recipients, RECIPIENT_CAP))
-            for entry in entries:
-                key = self.key(entry.bucket, day, kind)
-                keys[key].append(entry.field)
-                values[key] = value
-        if not keys:
-            return 0
-        try:
-            pipe = self.client.pipeline(transaction=False)
+        return self.record_many([(day, batches)], extra)[0]
+
+    def record_many(
+        self,
+        records: Sequence[tuple[int, Sequence[tuple[bytes, Iterable[EntryHash], int]]]],
+        extra: Callable[[Pipeline], object] | None = None,
+    ) -> list[int]:
+        """Record many (day, batches) records in one round trip; how many entries of each were new.
+
+        ``HSETNX`` makes this idempotent: a record written twice (a spool
+        replay of a write that had in fact landed) counts once and keeps the
+        bounce count it already has. Raises :class:`LedgerUnavailable`.
+        """
+        plans: list[dict[str, list[bytes]]] = []
+        pipe = self.client.pipeline(transaction=False)
+        own = 0
+        for day, batches in records:
+            keys: dict[str, list[bytes]] = defaultdict(list)
+            values: dict[str, int] = {}
+            for kind, entries, recipients in batches:
+                value = max(1, min(recipients, RECIPIENT_CAP))
+                for entry in entries:
+                    key = self.key(entry.bucket, day, kind)
+                    keys[key].append(entry.field)
+                    values[key] = value
             for key, fields in keys.items():
                 for field in fields:
                     pipe.hsetnx(key, field, values[key])
                 pipe.expireat(key, self.expires_at(day))
+                own += len(fields) + 1
+            plans.append(keys)
+        if not own:
+            return [0] * len(records)
+        try:
             if extra is not None:
                 extra(pipe)
             results = pipe.execute(raise_on_error=extra is None)
         except redis.RedisError as exc:
             raise LedgerUnavailable(str(exc)) from exc
-        own = sum(len(fields) + 1 for fields in keys.values())
         for reply in results[:own]:
             if isinstance(reply, Exception):
                 raise LedgerUnavailable(str(reply))
         replies = iter(results)
-        new = 0
-        for fields in keys.values():
-            new += sum(int(next(replies)) for _ in fields)
-            next(replies)  # the EXPIREAT reply
-        return new
+        counts = []
+        for keys in plans:
+            new = 0
+            for fields in keys.values():
+                new += sum(int(next(replies)) for _ in fields)
+                next(replies)  # the EXPIREAT reply
+            counts.append(new)
+        return counts
 
     def find(
         self,
@@ -310,18 +353,75 @@ class Ledger:
             self._use_function = True
         except redis.ResponseError:
             self.client.script_load(_FIND_SCRIPT)
+            self.client.script_load(_CLAIM_SCRIPT)
             self._use_function = False
 
-    def queue_count(self, pipe: Pipeline, match: Match, kind: bytes = MESSAGE) -> None:
-        """Queue "one more bounce" for a matched entry on someone's pipeline."""
-        pipe.hincrby(self.key(match.entry.bucket, match.day, kind), match.entry.field, MATCH_STEP)
+    def queue_count(self, pipe: Pipeline, match: Match, kind: bytes = MESSAGE,
+                    per_recipient: int = 0) -> None:
+        """Queue "one more bounce" for a matched entry on someone's pipeline.
 
-    def count_match(self, match: Match, kind: bytes = MESSAGE) -> None:
-        """Count one more bounce against a matched entry, on its own round trip."""
+        With ``per_recipient`` the count is only taken within the budget
+        (recipients x per_recipient); 0 counts unconditionally. Either way an
+        entry that is gone is not re-created. The caller must have run a
+        lookup (:meth:`find_kinds`) on this ledger first, which loads the code.
+        """
+        key = self.key(match.entry.bucket, match.day, kind)
+        if self._use_function is False:
+            pipe.evalsha(_CLAIM_SHA, 1, key, match.entry.field, per_recipient)
+        else:
+            pipe.fcall(CLAIM_FUNCTION, 1, key, match.entry.field, per_recipient)
+
+    def claim(self, matches: Sequence[Match], per_recipient: int, kind: bytes = MESSAGE) -> list[int]:
+        """Count one bounce against each match, atomically within its budget (one round trip).
+
+        Returns CLAIMED, SPENT or GONE per match. Raises LedgerUnavailable.
+        """
+        for attempt in (1, 2):
+            try:
+                if self._use_function is None:
+                    self._load_code()
+                pipe = self.client.pipeline(transaction=False)
+                for match in matches:
+                    self.queue_count(pipe, match, kind, per_recipient)
+                return [int(r) for r in pipe.execute()]
+            except redis.ResponseError as exc:
+                if attempt == 1 and _code_missing(exc):
+                    self._use_function = None
+                    continue
+                raise LedgerUnavailable(str(exc)) from exc
+            except redis.RedisError as exc:
+                raise LedgerUnavailable(str(exc)) from exc
+        raise LedgerUnavailable("could not load the ledger's code")
+
+    def unclaim(self, matches: Sequence[Match], kind: bytes = MESSAGE) -> None:
+        """Give back counts taken by :meth:`claim` (a multi-recipient bounce lost one race)."""
         try:
             pipe = self.client.pipeline(transaction=False)
-            self.queue_count(pipe, match, kind)
+            for match in matches:
+                pipe.hincrby(self.key(match.entry.bucket, match.day, kind), match.entry.field, -MATCH_STEP)
             pipe.execute()
+        except redis.RedisError as exc:
+            raise LedgerUnavailable(str(exc)) from exc
+
+    def count_match(self, match: Match, kind: bytes = MESSAGE) -> None:
+        """Count one more bounce against a matched entry (no budget check), on its own round trip."""
+        self.claim([match], 0, kind)
+
+    def catching_up_key(self) -> str:
+        """The flag a spool drain raises (its own hash slot: any node may hold it)."""
+        return f"{self.namespace}:{{spool}}:catching-up"
+
+    def mark_catching_up(self, seconds: float) -> None:
+        """Say, for ``seconds``, that spooled records are being replayed (see ledger.drain)."""
+        try:
+            self.client.set(self.catching_up_key(), b"1", px=max(1, int(seconds * 1000)))
+        except redis.RedisError as exc:
+            raise LedgerUnavailable(str(exc)) from exc
+
+    def catching_up(self) -> bool:
+        """True while a spool drain is under way somewhere (raises LedgerUnavailable)."""
+        try:
+            return bool(self.client.exists(self.catching_up_key()))
         except redis.RedisError as exc:
             raise LedgerUnavailable(str(exc)) from exc
 

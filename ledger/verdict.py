@@ -9,15 +9,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
-import redis
 from redis.client import Pipeline
 
 from ledger import addresses
 from ledger.check import Candidate, Envelope, Finding, Limits, examine, parse, screen
 from ledger.config import Config
-from ledger.decide import Decision, Policy, decide, ordinary, unreachable
+from ledger.decide import (
+    LEDGER_DEPENDENT,
+    REJECT,
+    Decision,
+    Policy,
+    budget_spent,
+    catching_up,
+    decide,
+    ordinary,
+    unreachable,
+)
 from ledger.hashing import MESSAGE, PAIR, EntryHash, Hasher
-from ledger.store import Ledger, LedgerUnavailable, Match
+from ledger.spool import Spool
+from ledger.store import CLAIMED, GONE, Ledger, LedgerUnavailable, Match
 
 log = logging.getLogger("sender-ledger.inbound")
 
@@ -43,22 +53,40 @@ def limits_from(cfg: Config) -> Limits:
     )
 
 
+# Ledger commands handed to someone who writes them later (the observer's bookkeeper).
+Later = Callable[[Callable[[Pipeline], None]], bool]
+
+
 class Inspector:
+    """Decide candidates. ``spool`` (this host's outbound spool, if any) and the
+    drain's Redis flag turn a refusal that a not-yet-replayed record could
+    overturn into a 451; ``later`` takes the bounce counts Redis could not
+    take at once, so a slow write never loses one."""
+
     def __init__(self, ledger: Ledger, hasher: Hasher, policy: Policy, max_bytes: int,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, spool: Spool | None = None,
+                 later: Later | None = None) -> None:
         self.ledger = ledger
         self.hasher = hasher
         self.policy = policy
         self.max_bytes = max_bytes
         base = limits or Limits()
         self.limits = Limits(max_bytes, base.max_depth, base.max_parts, base.parse_seconds)
+        self.spool = spool
+        self.later = later
 
     @staticmethod
     def screen(mail_from: str, headers: Iterable[tuple[str, str]]) -> Candidate | None:
         return screen(mail_from, headers)
 
-    def inspect(self, envelope: Envelope, raw: bytes, candidate: Candidate | None = None) -> Decision:
-        """Decide one message. ``candidate`` is the header-stage verdict, if known."""
+    def inspect(self, envelope: Envelope, raw: bytes, candidate: Candidate | None = None,
+                claim: bool = False) -> Decision:
+        """Decide one message. ``candidate`` is the header-stage verdict, if known.
+
+        With ``claim`` (the milter) an accepted bounce is counted against its
+        original's budget atomically, as part of the decision; without it
+        (``check``) nothing is written.
+        """
         parsed = parse(raw, envelope, limits=self.limits)
         if candidate is None:
             # str(): the compat32 parser returns Header objects for 8-bit header values
@@ -90,28 +118,59 @@ class Inspector:
         for entry in hits.get(PAIR, {}):
             rcpt, other = wanted_pairs[entry]
             pairs.setdefault(rcpt, []).append(other)
-        return decide(self.policy, finding, recipients, found, pairs)
+        decision = decide(self.policy, finding, recipients, found, pairs)
+        if decision.action == REJECT and decision.cause in LEDGER_DEPENDENT and self._catching_up():
+            return catching_up(self.policy, finding)
+        if claim and decision.matches:
+            return self._claim(decision, finding, recipients, found, pairs)
+        return decision
 
-    def count_hook(self, decision: Decision) -> Callable[[Pipeline], None] | None:
-        """The commands that count an accepted bounce, for another round trip to carry."""
-        if not decision.matches:
-            return None
+    def _catching_up(self) -> bool:
+        """Records of ours may still wait in a spool (here, or being drained anywhere)."""
+        if self.spool is not None and self.spool.pending():
+            return True
+        try:
+            return self.ledger.catching_up()
+        except LedgerUnavailable:
+            return True  # cannot tell: a 451 costs a retry, a wrong 550 costs a bounce
 
-        def hook(pipe: Pipeline) -> None:
-            for match in decision.matches:
-                self.ledger.queue_count(pipe, match)
-        return hook
+    def _claim(self, decision: Decision, finding: Finding, recipients: list[str],
+               found: dict[str, list[Match]], pairs: dict[str, list[str]]) -> Decision:
+        """Take the accepted bounce's units of budget; a lost race turns the accept into a refusal."""
+        matches = decision.matches
+        try:
+            results = self.ledger.claim(matches, self.policy.matches_per_recipient)
+        except LedgerUnavailable as exc:
+            # The lookup saw the original within budget: accept, and count it when Redis can.
+            if self.later is None or not self.later(lambda pipe: self._queue_counts(pipe, matches)):
+                log.warning("could not count a match (%s): the bounce is accepted uncounted", exc)
+            return decision
+        if all(r == CLAIMED for r in results):
+            return decision
+        taken = [m for m, r in zip(matches, results, strict=True) if r == CLAIMED]
+        if taken:
+            try:
+                self.ledger.unclaim(taken)
+            except LedgerUnavailable as exc:
+                log.warning("could not give back %d count(s): %s", len(taken), exc)
+        if any(r == GONE for r in results):  # expired between lookup and claim
+            return decide(self.policy, finding, recipients, {}, pairs)
+        return budget_spent(self.policy, finding)
+
+    def _queue_counts(self, pipe: Pipeline, matches: tuple[Match, ...]) -> None:
+        for match in matches:
+            self.ledger.queue_count(pipe, match)
 
     def count(self, decision: Decision) -> None:
-        """Count an accepted bounce against its originals' budgets (best effort)."""
-        hook = self.count_hook(decision)
-        if hook is None:
+        """Count an accepted bounce against its originals' budgets (best effort; replay, tests).
+
+        The milter does not call this: ``inspect(..., claim=True)`` counts as it decides.
+        """
+        if not decision.matches:
             return
         try:
-            pipe = self.ledger.client.pipeline(transaction=False)
-            hook(pipe)
-            pipe.execute()
-        except redis.RedisError as exc:
+            self.ledger.claim(decision.matches, 0)
+        except LedgerUnavailable as exc:
             log.warning("could not count a match: %s", exc)
 
 

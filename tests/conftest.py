@@ -59,7 +59,7 @@ def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
 def write_config(path: Path, redis_url: str, extra: str = "") -> Path:
     path.write_text(
         f'[secret]\nvalue = "{SECRET}"\n\n[redis]\nurl = "{redis_url}"\n\n'
-        f'[outbound]\nmessage_id_domain = "example.test"\n\n{extra}'
+        f'[outbound]\nmessage_id_domain = "example.test"\nspool_dir = "{path.parent / "spool"}"\n\n{extra}'
     )
     return path
 

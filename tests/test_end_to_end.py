@@ -12,6 +12,7 @@ import re
 import smtplib
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -134,11 +135,57 @@ def test_with_redis_down_bounces_get_451_and_mail_still_flows(testbed: PrivateSi
         submit(testbed.postfix.submission_port, "alice@example.test", ["dave@elsewhere.test"],
                message(out_id, "dave@elsewhere.test"))
         wait_for_file(testbed.relay, out_id)
-        assert "failed, mail sent unrecorded" in testbed.outbound.log_text()
+        assert f"spooled: the ledger could not take it now" in testbed.outbound.log_text()
     finally:
         testbed.redis.start()  # a fresh, empty Redis (the testbed keeps no data)
+    wait_until(lambda: in_ledger(testbed, out_id), "the spooled record to be replayed")
     _, after = real_dsn_for(testbed)
     submit(testbed.postfix.mx_port, "", ["alice@example.test"], after)  # ledger back: accepted again
+
+
+def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def test_mail_sent_while_redis_is_down_is_spooled_and_its_real_dsns_accepted_later(
+        testbed: PrivateSite) -> None:
+    """The outage case of the reliability issue: 20 messages sent with Redis down.
+
+    Before the spool, their real DSNs were all refused with 550 once Redis was
+    back. Now each record waits in the spool (hashed), is replayed, and every
+    real DSN is accepted; a forged one is still refused.
+    """
+    spool = testbed.base / "spool"
+    ids = [f"<outage-{n}-{uuid.uuid4().hex}@example.test>" for n in range(20)]
+    testbed.redis.stop()
+    try:
+        for mid in ids:
+            submit(testbed.postfix.submission_port, "alice@example.test", ["nobody@fail.test"],
+                   message(mid, "nobody@fail.test"))
+        dsns = {mid: strip_sink_headers(wait_for_file(testbed.capture, mid).read_bytes()) for mid in ids}
+        spooled = b"".join(p.read_bytes() for p in spool.glob("seg-*.jsonl"))
+        assert spooled.count(b"\n") >= len(ids)
+        for mid in ids:  # nothing in clear at rest, on disk either
+            assert mid.strip("<>").encode() not in spooled
+        assert b"alice" not in spooled and b"fail.test" not in spooled
+        # A bounce that arrives before the ledger is back waits (451), it is not refused.
+        with pytest.raises(smtplib.SMTPDataError) as deferred:
+            submit(testbed.postfix.mx_port, "", ["alice@example.test"], dsns[ids[0]])
+        assert deferred.value.smtp_code == 451
+    finally:
+        testbed.redis.start()
+    wait_until(lambda: all(in_ledger(testbed, mid) for mid in ids), "the spool to be replayed")
+    wait_until(lambda: not any(p.stat().st_size for p in spool.glob("seg-*.jsonl")), "an empty spool")
+    assert "replayed" in testbed.outbound.log_text()
+    for mid in ids:
+        submit(testbed.postfix.mx_port, "", ["alice@example.test"], dsns[mid])  # raises on any refusal
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        submit(testbed.postfix.mx_port, "", ["alice@example.test"], forge(dsns[ids[1]], ids[1]))
+    assert refused.value.smtp_code in (550, 451)  # 451 while the catching-up flag stands
 
 
 def test_a_huge_dsn_is_accepted_whole_after_reading_only_its_head(testbed: PrivateSite) -> None:

@@ -14,7 +14,7 @@ import time
 import Milter
 
 from ledger.check import Candidate, Envelope
-from ledger.decide import ACCEPT, REJECT, TEMPFAIL, internal_error, ordinary
+from ledger.decide import REJECT, TEMPFAIL, internal_error, ordinary
 from ledger.observe import Observer
 from ledger.verdict import Inspector, log_decision
 
@@ -95,16 +95,17 @@ class InboundMilter(Milter.Base):
         started = time.perf_counter()
         self.envelope.queue_id = self.getsymval("i") or ""
         try:
-            decision = self.inspector.inspect(self.envelope, self._raw_message(), self.candidate)
+            # claim=True: an accepted bounce takes its unit of the original's budget
+            # atomically, as part of the decision (two racing bounces cannot both take the last).
+            decision = self.inspector.inspect(self.envelope, self._raw_message(), self.candidate,
+                                              claim=True)
         except Exception:  # our bug must never cost a real bounce: tempfail
             log.exception("qid=%s inspection failed", self.envelope.queue_id)
             decision = internal_error()
         log_decision(self.envelope, decision)
-        # Best effort, after the verdict: never raises, never changes the answer.
-        # An accepted bounce is counted against its original in the same round trip.
-        count = self.inspector.count_hook(decision) if decision.action == ACCEPT else None
-        observed = self.observer.decided(self.envelope, decision, time.perf_counter() - started,
-                                         extra=count)
+        # The log entry and counters go to the observer's background bookkeeper:
+        # the answer below never waits for them.
+        self.observer.decided(self.envelope, decision, time.perf_counter() - started)
         if decision.reply is not None and decision.action in (REJECT, TEMPFAIL):
             code, xcode, text = decision.reply
             self.setreply(code, xcode, text)
@@ -117,6 +118,4 @@ class InboundMilter(Milter.Base):
                 self.addheader(self.trace_header, decision.trace)
         except Exception:
             log.exception("qid=%s could not edit headers", self.envelope.queue_id)
-        if count is not None and not observed:
-            self.inspector.count(decision)  # the observer did not carry it
         return Milter.ACCEPT

@@ -2,21 +2,25 @@
 
 Sits on the submission path (``smtpd_milters`` of the submission service and
 ``non_smtpd_milters``). It reads the envelope and two headers, never the
-body, and never rejects or delays mail over a ledger problem: on a Redis
-error it logs and accepts.
+body, and never rejects or delays mail over a ledger problem: a record the
+ledger cannot take (Redis down, hung, failing over) is kept in the spool and
+replayed later (ledger/spool.py); the log says "spooled", then the drainer
+says "replayed N". Only if the spool cannot keep it either is it lost, and
+the log says so.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import Milter
 
 from ledger import msgid
 from ledger.observe import Observer
-from ledger.observe.observer import ERROR, FAILED, RECORDED, SKIPPED
-from ledger.record import Recorder, SentMessage
+from ledger.observe.observer import ERROR, FAILED, RECORDED, SKIPPED, SPOOLED
+from ledger.record import Recorder, SentMessage, SpoolFailed
 from ledger.store import LedgerUnavailable
 
 log = logging.getLogger("sender-ledger.outbound")
@@ -26,6 +30,7 @@ class OutboundMilter(Milter.Base):
     recorder: Recorder
     observer: Observer = Observer()
     message_id_domain: str = "localhost"
+    on_spooled: Callable[[], None] | None = None  # wakes the spool drainer
 
     def __init__(self) -> None:
         self.sent = SentMessage(mail_from="")
@@ -64,15 +69,26 @@ class OutboundMilter(Milter.Base):
                 log.info("qid=%s added Message-ID %s", queue_id, self.sent.message_id)
             # The day counter rides in the record's own round trip.
             result = self.recorder.record(self.sent, extra=self.observer.record_hook())
-            outcome = RECORDED if result.entries else SKIPPED
+            if result.spooled is not None:
+                outcome = SPOOLED
+                log.warning("record qid=%s spooled: the ledger could not take it now (%s); "
+                            "it is replayed when Redis answers", queue_id, result.spooled)
+                if self.on_spooled is not None:
+                    self.on_spooled()
+            else:
+                outcome = RECORDED if result.entries or result.pairs else SKIPPED
             log.info(
                 "record qid=%s from=<%s> rcpts=%d entries=%d pairs=%d reason=%r",
                 queue_id, self.sent.mail_from.strip("<>"), len(self.sent.recipients),
                 len(result.entries), len(result.pairs), result.reason,
             )
-        except LedgerUnavailable as exc:
+        except SpoolFailed as exc:
             outcome = FAILED
-            log.error("record qid=%s failed, mail sent unrecorded: ledger unreachable: %s",
+            log.error("record qid=%s LOST, mail sent unrecorded: the ledger and the spool both "
+                      "refused it: %s", queue_id, exc)
+        except LedgerUnavailable as exc:  # a recorder without a spool
+            outcome = FAILED
+            log.error("record qid=%s LOST, mail sent unrecorded: ledger unreachable and no spool: %s",
                       queue_id, exc)
         except Exception:  # never hold outgoing mail over our own bug
             log.exception("record qid=%s failed, mail sent unrecorded", queue_id)

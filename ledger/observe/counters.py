@@ -6,7 +6,12 @@ observing key (counters and the decision log) in one Redis Cluster slot, so
 a candidate's log entry and counters go in one pipelined round trip.
 Fields::
 
-    recorded              messages recorded by the outbound milter
+    recorded              messages recorded by the outbound milter (a spooled one
+                          when its replay wrote it)
+    spooled / replayed    records the ledger could not take and the spool kept /
+                          records replayed from the spool
+    record_failed         records lost: neither the ledger nor the spool took them
+    log_dropped           decision-log entries dropped while Redis was away too long
     candidates            backscatter candidates decided by the inbound milter
     matched / unmatched / failed
                           ... found in the ledger / not found / undecidable on our side
@@ -32,6 +37,9 @@ from ledger.observe.timefmt import day_date
 from ledger.store import SECONDS_PER_DAY
 
 RECORDED = "recorded"
+SPOOLED = "spooled"
+REPLAYED = "replayed"
+RECORD_FAILED = "record_failed"
 CANDIDATES = "candidates"
 MATCHED = "matched"
 UNMATCHED = "unmatched"
@@ -57,9 +65,15 @@ def decision_fields(decision: Decision) -> list[str]:
 def queue_increments(pipe: Pipeline, namespace: str, day: int, keep_days: int,
                      fields: Iterable[str]) -> None:
     """Queue HINCRBYs for ``fields`` and the key's expiry on ``pipe``."""
+    queue_amounts(pipe, namespace, day, keep_days, dict.fromkeys(fields, 1))
+
+
+def queue_amounts(pipe: Pipeline, namespace: str, day: int, keep_days: int,
+                  amounts: dict[str, int]) -> None:
+    """Queue HINCRBY field amount for each field, and the key's expiry, on ``pipe``."""
     key = counters_key(namespace, day)
-    for name in fields:
-        pipe.hincrby(key, name, 1)
+    for name, amount in amounts.items():
+        pipe.hincrby(key, name, amount)
     pipe.expireat(key, (day + keep_days + 1) * SECONDS_PER_DAY)
 
 

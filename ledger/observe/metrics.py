@@ -8,9 +8,11 @@ few hundred nanoseconds and no Redis call.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ledger.config import ConfigError, parse_listen
+from ledger.spool import Spool
 
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                    0.25, 0.5, 1.0, 2.5, 5.0)
@@ -37,12 +39,17 @@ class Metrics:
             ["operation"], registry=self.registry)
         self.records = Counter(
             "sender_ledger_records",
-            "Outbound messages: recorded, skipped (nothing to record), failed (ledger down), error",
+            "Outbound messages: recorded, skipped (nothing to record), spooled (kept for a replay), "
+            "failed (lost: neither the ledger nor the spool took it), error",
             ["result"], registry=self.registry)
         self.record_seconds = Histogram(
             "sender_ledger_record_seconds", "Time to record one outbound message",
             buckets=LATENCY_BUCKETS, registry=self.registry)
         self.server: Any = None
+
+    def watch_spool(self, spool: Spool) -> None:
+        """Export the outbound spool's depth, size and age, read at each scrape."""
+        self.registry.register(_SpoolCollector(spool))
 
     def serve(self, listen: str) -> tuple[str, int]:
         """Serve ``/metrics`` on HOST:PORT in a daemon thread; returns the bound address."""
@@ -71,6 +78,28 @@ class Metrics:
         from prometheus_client import generate_latest
 
         return generate_latest(self.registry).decode()
+
+
+class _SpoolCollector:
+    """Gauges read from the spool directory when Prometheus scrapes (cheap: cached counts)."""
+
+    def __init__(self, spool: Spool) -> None:
+        self.spool = spool
+
+    def describe(self) -> list[Any]:
+        return []  # no fixed description: collect() is only called at scrape time
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        status = self.spool.status()
+        yield GaugeMetricFamily("sender_ledger_spool_records",
+                                "Outbound records waiting in the spool for the ledger", value=status.records)
+        yield GaugeMetricFamily("sender_ledger_spool_bytes", "Size of the outbound spool",
+                                value=status.bytes)
+        yield GaugeMetricFamily("sender_ledger_spool_oldest_seconds",
+                                "Age of the oldest record in the spool (0 when empty)",
+                                value=status.age())
 
 
 def metrics_for(listen: str, key: str) -> Metrics | None:

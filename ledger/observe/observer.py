@@ -5,11 +5,11 @@ Cost rules, because this sits on the mail path:
 * ordinary (non-candidate) mail: in-process metrics only, never Redis;
 * a recorded outbound message: the day counter rides in the record's own
   pipeline (:meth:`Observer.record_hook`), no extra round trip;
-* a candidate: its log entry and counters are one pipelined round trip after
-  the verdict, best effort: a Redis error is logged and counted and never
-  changes the SMTP answer. When the verdict itself was "ledger unreachable"
-  the write is skipped, so an outage does not cost every candidate a second
-  timeout.
+* a candidate: metrics at once; its log entry and counters go to the
+  :class:`~ledger.observe.bookkeeper.Bookkeeper`, which the milters run in
+  the background, so the SMTP answer never waits for them. What Redis cannot
+  take now (an outage, a stall) is kept and written when it answers again:
+  ``stats`` shows the outage afterwards (failed, tempfailed, spooled).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from ledger.check import Envelope
 from ledger.config import Config, ObserveSettings
 from ledger.decide import Cause, Decision
 from ledger.observe import counters, decision_log
+from ledger.observe.bookkeeper import Bookkeeper, Job
 from ledger.observe.classify import outcome
 from ledger.observe.metrics import Metrics
 from ledger.store import SECONDS_PER_DAY
@@ -32,8 +33,11 @@ from ledger.store import SECONDS_PER_DAY
 log = logging.getLogger("sender-ledger.observe")
 
 # Outbound outcomes: recorded; skipped (null sender: nothing to record);
-# failed (the ledger could not be reached); error (our own bug).
-RECORDED, SKIPPED, FAILED, ERROR = "recorded", "skipped", "failed", "error"
+# spooled (the ledger could not take it now, the spool keeps it); failed (lost:
+# neither could); error (our own bug).
+RECORDED, SKIPPED, SPOOLED, FAILED, ERROR = "recorded", "skipped", "spooled", "failed", "error"
+_RECORD_COUNTERS = {SPOOLED: counters.SPOOLED, FAILED: counters.RECORD_FAILED,
+                    ERROR: counters.RECORD_FAILED}
 
 
 class Observer:
@@ -46,12 +50,17 @@ class Observer:
         settings: ObserveSettings | None = None,
         secret: bytes = b"",
         metrics: Metrics | None = None,
+        background: bool = False,
     ) -> None:
         self.client = client
         self.namespace = namespace
         self.settings = settings or ObserveSettings()
         self.masker = decision_log.AddressMasker(secret, self.settings.log_addresses)
         self.metrics = metrics
+        self.bookkeeper: Bookkeeper | None = None
+        if client is not None:
+            self.bookkeeper = Bookkeeper(client, namespace, self.settings, background=background,
+                                         on_error=self._bookkeeping_error)
         # Ordinary mail is the hot path: resolve its labelled children once.
         self._ordinary = None if metrics is None else (
             metrics.decisions.labels("ordinary", "accept"),
@@ -59,8 +68,16 @@ class Observer:
 
     @classmethod
     def from_config(cls, cfg: Config, client: redis.Redis | None,
-                    metrics: Metrics | None = None) -> Observer:
-        return cls(client, cfg.redis.namespace, cfg.observe, cfg.secret, metrics)
+                    metrics: Metrics | None = None, background: bool = False) -> Observer:
+        return cls(client, cfg.redis.namespace, cfg.observe, cfg.secret, metrics, background)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every write handed to the bookkeeper is done (tests, shutdown)."""
+        return self.bookkeeper is None or self.bookkeeper.flush(timeout)
+
+    def close(self) -> None:
+        if self.bookkeeper is not None:
+            self.bookkeeper.stop()
 
     # -- inbound --------------------------------------------------------------
     def ordinary(self, seconds: float) -> None:
@@ -71,37 +88,32 @@ class Observer:
             latency.observe(seconds)
 
     def decided(self, envelope: Envelope, decision: Decision, seconds: float,
-                now: float | None = None, extra: Callable[[Pipeline], None] | None = None) -> bool:
-        """A candidate was decided: metrics, then log entry + counters in one round trip.
+                now: float | None = None) -> bool:
+        """A candidate was decided: metrics now; log entry and counters to the bookkeeper.
 
-        ``extra`` queues more commands on that round trip (the inbound milter's
-        bounce counting). Returns True when Redis took the write. Never raises.
+        Returns True when the write was done (synchronous bookkeeper) or
+        queued (background). Never raises.
         """
         try:
-            unreachable = decision.cause == Cause.UNREACHABLE
             if self.metrics is not None:
                 self.metrics.decisions.labels(decision.kind or "unknown", outcome(decision)).inc()
                 self.metrics.decision_seconds.labels("candidate").observe(seconds)
-                if unreachable:
+                if decision.cause == Cause.UNREACHABLE:
                     self.metrics.redis_errors.labels("lookup").inc()
-            if self.client is None or unreachable:
+            if self.bookkeeper is None:
                 return False
             now = time.time() if now is None else now
-            pipe = self.client.pipeline(transaction=False)
-            decision_log.queue_entry(pipe, self.namespace,
-                                     decision_log.entry_fields(envelope, decision, self.masker),
-                                     self.settings.log_entries, self.settings.log_days, now)
-            counters.queue_increments(pipe, self.namespace, int(now // SECONDS_PER_DAY),
-                                      self.settings.counter_days, counters.decision_fields(decision))
-            if extra is not None:
-                extra(pipe)
-            pipe.execute()
-            return True
-        except redis.RedisError as exc:
-            self._redis_error("observe", exc, envelope.queue_id)
+            fields = decision_log.entry_fields(envelope, decision, self.masker)
+            return self.bookkeeper.decision(fields, counters.decision_fields(decision), now)
         except Exception:  # observing must never break the milter
             log.exception("qid=%s could not log the decision", envelope.queue_id or "-")
         return False
+
+    def later(self, job: Job) -> bool:
+        """Ledger commands that must not be lost but need not hold the reply (e.g. a bounce count)."""
+        if self.bookkeeper is None:
+            return False
+        return self.bookkeeper.job(job)
 
     # -- outbound -------------------------------------------------------------
     def record_hook(self, now: float | None = None) -> Callable[[Pipeline], None] | None:
@@ -115,16 +127,27 @@ class Observer:
                                       (counters.RECORDED,))
         return hook
 
-    def recorded(self, result: str, seconds: float) -> None:
-        """An outbound message was recorded, skipped, failed or hit an error (see above)."""
+    def recorded(self, result: str, seconds: float, now: float | None = None) -> None:
+        """An outbound message was recorded, skipped, spooled, lost or hit an error (see above)."""
         if self.metrics is not None:
             self.metrics.records.labels(result).inc()
             self.metrics.record_seconds.observe(seconds)
-            if result == FAILED:
+            if result in (SPOOLED, FAILED):
                 self.metrics.redis_errors.labels("record").inc()
+        field = _RECORD_COUNTERS.get(result)
+        if field is not None and self.bookkeeper is not None:
+            day = int((time.time() if now is None else now) // SECONDS_PER_DAY)
+            self.bookkeeper.count(day, (field,))
 
-    def _redis_error(self, operation: str, exc: Exception, queue_id: str) -> None:
-        log.warning("qid=%s %s: Redis error (ignored): %s", queue_id or "-", operation,
-                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    def replayed(self, new_by_day: dict[int, int], replayed: int, now: float | None = None) -> None:
+        """Spooled records reached the ledger: count them as recorded on their own day."""
+        if self.bookkeeper is None:
+            return
+        for day, new in new_by_day.items():
+            self.bookkeeper.count(day, (counters.RECORDED,), new)
+        today = int((time.time() if now is None else now) // SECONDS_PER_DAY)
+        self.bookkeeper.count(today, (counters.REPLAYED,), replayed)
+
+    def _bookkeeping_error(self, exc: Exception) -> None:
         if self.metrics is not None:
-            self.metrics.redis_errors.labels(operation).inc()
+            self.metrics.redis_errors.labels("observe").inc()

@@ -48,7 +48,9 @@ class PrivateSite:
             self.config = self.base / "sender-ledger.toml"
             self.config.write_text(f'[secret]\nfile = "{secret_file}"\n\n'
                                    f'[redis]\nurl = "{self.redis.url}"\n\n'
-                                   f'[outbound]\nmessage_id_domain = "example.test"\n\n'
+                                   f'[outbound]\nmessage_id_domain = "example.test"\n'
+                                   f'spool_dir = "{self.base / "spool"}"\n'
+                                   f'spool_retry_seconds = 0.2\n\n'
                                    f"{self.config_extra}")
             self.outbound = MilterProcess(self.base, "outbound", self.config, self.secret).start()
             self._add(self.outbound)
