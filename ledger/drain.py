@@ -25,7 +25,10 @@ from ledger.store import Ledger, LedgerUnavailable
 log = logging.getLogger("sender-ledger.spool")
 
 BATCH = 500  # records per round trip
-CATCHING_UP_SECONDS = 30.0  # how long the flag outlives the last replayed batch
+# How long the flag outlives the last replayed batch: long enough for a lookup
+# that started before the batch landed to be answered 451, short enough that
+# forged bounces are refused again seconds after the drain.
+CATCHING_UP_SECONDS = 5.0
 
 
 @dataclass

@@ -189,7 +189,7 @@ class Spool:
         try:
             names = [e.name for e in os.scandir(self.directory)
                      if e.name.startswith(SEGMENT_PREFIX) and e.name.endswith(SEGMENT_SUFFIX)]
-        except FileNotFoundError:
+        except OSError:  # not made yet (or not a directory: append says so)
             return []
         return [self.directory / n for n in sorted(names)]
 

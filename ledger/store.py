@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -64,12 +65,15 @@ end
 return out
 """
 # Count one more bounce against one entry, atomically within its budget:
-# keys = {day key}, args = {field, matches allowed per recipient (0: no limit)}.
-# Returns 1 (counted), 0 (budget already spent: another bounce won the race)
-# or -1 (the entry is gone). Checking and counting in one call is what keeps
-# two bounces racing in two sessions from both taking the last unit; and an
-# entry that expired is never re-created without its expiry.
+# keys = {day key, claim-token key}, args = {field, matches allowed per
+# recipient (0: no limit)}. Returns 1 (counted, or counted before under this
+# token), 0 (budget already spent: another bounce won the race) or -1 (the
+# entry is gone). Checking and counting in one call is what keeps two bounces
+# racing in two sessions from both taking the last unit; the token (kept a
+# day) makes a retry of a claim whose reply was lost count once; and an entry
+# that expired is never re-created without its expiry.
 _CLAIM_BODY = """
+if redis.call('EXISTS', keys[2]) == 1 then return 1 end
 local v = redis.call('HGET', keys[1], args[1])
 if not v then return -1 end
 v = tonumber(v)
@@ -78,6 +82,7 @@ local recipients = v % 128
 if recipients < 1 then recipients = 1 end
 if per > 0 and math.floor(v / 128) >= recipients * per then return 0 end
 redis.call('HINCRBY', keys[1], args[1], 128)
+redis.call('SET', keys[2], '1', 'EX', 86400)
 return 1
 """
 FUNCTION_NAME = "sender_ledger_find_v1"
@@ -357,24 +362,29 @@ class Ledger:
             self._use_function = False
 
     def queue_count(self, pipe: Pipeline, match: Match, kind: bytes = MESSAGE,
-                    per_recipient: int = 0) -> None:
+                    per_recipient: int = 0, token: str | None = None) -> None:
         """Queue "one more bounce" for a matched entry on someone's pipeline.
 
         With ``per_recipient`` the count is only taken within the budget
         (recipients x per_recipient); 0 counts unconditionally. Either way an
-        entry that is gone is not re-created. The caller must have run a
-        lookup (:meth:`find_kinds`) on this ledger first, which loads the code.
+        entry that is gone is not re-created, and a count queued again under
+        the same ``token`` is taken once. The caller must have run a lookup
+        (:meth:`find_kinds`) on this ledger first, which loads the code.
         """
         key = self.key(match.entry.bucket, match.day, kind)
+        token_key = f"{self.namespace}:{{{match.entry.bucket:0{self._bucket_width}x}}}:c:" \
+            f"{token or uuid.uuid4().hex}:{match.entry.field.hex()}"
         if self._use_function is False:
-            pipe.evalsha(_CLAIM_SHA, 1, key, match.entry.field, per_recipient)
+            pipe.evalsha(_CLAIM_SHA, 2, key, token_key, match.entry.field, per_recipient)
         else:
-            pipe.fcall(CLAIM_FUNCTION, 1, key, match.entry.field, per_recipient)
+            pipe.fcall(CLAIM_FUNCTION, 2, key, token_key, match.entry.field, per_recipient)
 
-    def claim(self, matches: Sequence[Match], per_recipient: int, kind: bytes = MESSAGE) -> list[int]:
+    def claim(self, matches: Sequence[Match], per_recipient: int, kind: bytes = MESSAGE,
+              token: str | None = None) -> list[int]:
         """Count one bounce against each match, atomically within its budget (one round trip).
 
-        Returns CLAIMED, SPENT or GONE per match. Raises LedgerUnavailable.
+        Returns CLAIMED, SPENT or GONE per match. A claim retried with the same
+        ``token`` counts once. Raises LedgerUnavailable.
         """
         for attempt in (1, 2):
             try:
@@ -382,7 +392,7 @@ class Ledger:
                     self._load_code()
                 pipe = self.client.pipeline(transaction=False)
                 for match in matches:
-                    self.queue_count(pipe, match, kind, per_recipient)
+                    self.queue_count(pipe, match, kind, per_recipient, token)
                 return [int(r) for r in pipe.execute()]
             except redis.ResponseError as exc:
                 if attempt == 1 and _code_missing(exc):

@@ -7,6 +7,7 @@ so what the command line says of a file is what the milter would do with it.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Iterable
 
 from redis.client import Pipeline
@@ -138,11 +139,12 @@ class Inspector:
                found: dict[str, list[Match]], pairs: dict[str, list[str]]) -> Decision:
         """Take the accepted bounce's units of budget; a lost race turns the accept into a refusal."""
         matches = decision.matches
+        token = uuid.uuid4().hex  # a retry of this claim (the reply was lost) counts once
         try:
-            results = self.ledger.claim(matches, self.policy.matches_per_recipient)
+            results = self.ledger.claim(matches, self.policy.matches_per_recipient, token=token)
         except LedgerUnavailable as exc:
             # The lookup saw the original within budget: accept, and count it when Redis can.
-            if self.later is None or not self.later(lambda pipe: self._queue_counts(pipe, matches)):
+            if self.later is None or not self.later(lambda pipe: self._queue_counts(pipe, matches, token)):
                 log.warning("could not count a match (%s): the bounce is accepted uncounted", exc)
             return decision
         if all(r == CLAIMED for r in results):
@@ -157,9 +159,9 @@ class Inspector:
             return decide(self.policy, finding, recipients, {}, pairs)
         return budget_spent(self.policy, finding)
 
-    def _queue_counts(self, pipe: Pipeline, matches: tuple[Match, ...]) -> None:
+    def _queue_counts(self, pipe: Pipeline, matches: tuple[Match, ...], token: str) -> None:
         for match in matches:
-            self.ledger.queue_count(pipe, match)
+            self.ledger.queue_count(pipe, match, token=token)
 
     def count(self, decision: Decision) -> None:
         """Count an accepted bounce against its originals' budgets (best effort; replay, tests).

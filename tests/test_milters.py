@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,7 +60,12 @@ def test_outbound_records_and_inbound_decides(milters: tuple[MilterProcess, Milt
     assert forged.reply is not None and forged.reply.startswith("550 5.7.1 Backscatter refused")
     assert "decision qid=TESTQID" in inbound.log_text()
 
-    # What the milters told the observer: the day counters and the decision log.
+    # What the milters told the observer: the day counters and the decision log,
+    # written by the milters' background bookkeepers just after their answers.
+    deadline = time.monotonic() + 10
+    while counters.read_days(redis_client, "sl", [today()])[0].get("candidates") < 2:
+        assert time.monotonic() < deadline, "the bookkeeper never wrote the counters"
+        time.sleep(0.05)
     day = counters.read_days(redis_client, "sl", [today()])[0]
     assert (day.get("recorded"), day.get("candidates"), day.get("matched"), day.get("unmatched")) == (
         1, 2, 1, 1)

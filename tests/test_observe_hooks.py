@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -86,8 +87,7 @@ def test_observing_keys_expire_and_share_one_slot(config: Config, redis_client: 
 
 
 def test_log_is_capped(config: Config, redis_client: redis.Redis) -> None:
-    observer = observer_for(config, redis_client)
-    observer.settings = type(observer.settings)(log_entries=100)
+    observer = observer_for(replace(config, observe=replace(config.observe, log_entries=100)), redis_client)
     decision = Decision("reject", "no reference is in the ledger (1 checked)", True, "dsn",
                         cause=Cause.UNMATCHED, outcome="reject")
     for n in range(1000):
@@ -122,12 +122,16 @@ def test_ordinary_mail_makes_no_redis_call(config: Config, redis_client: redis.R
     assert 'sender_ledger_decisions_total{action="accept",kind="ordinary"} 50.0' in metrics.text()
 
 
-def test_unreachable_verdict_is_not_written_twice(config: Config, redis_client: redis.Redis) -> None:
+def test_an_unreachable_verdict_is_logged_and_counted_as_failed(config: Config,
+                                                                redis_client: redis.Redis) -> None:
+    """Written by the bookkeeper (off the reply path) once Redis answers, so stats show the outage."""
     metrics = Metrics()
     decision = Decision("tempfail", "ledger unreachable (timeout)", True, "dsn",
                         reply=("451", "4.7.1", "later"), cause=Cause.UNREACHABLE, outcome="tempfail")
-    assert not observer_for(config, redis_client, metrics).decided(bounce_envelope(), decision, 0.5)
-    assert redis_client.exists(decision_log.log_key("sl")) == 0
+    assert observer_for(config, redis_client, metrics).decided(bounce_envelope(), decision, 0.5)
+    [entry] = decision_log.read(redis_client, "sl")
+    assert (entry.action, entry.cause) == ("tempfail", "unreachable")
+    assert day_counters(redis_client)["failed"] == 1
     assert 'sender_ledger_redis_errors_total{operation="lookup"} 1.0' in metrics.text()
 
 
@@ -140,7 +144,7 @@ def test_redis_down_is_logged_and_counted_never_raised(config: Config, tmp_path:
                         cause=Cause.UNMATCHED, outcome="reject")
     assert observer.decided(bounce_envelope("DEAD1"), decision, 0.001) is False
     assert 'sender_ledger_redis_errors_total{operation="observe"} 1.0' in metrics.text()
-    assert "qid=DEAD1 observe: Redis error" in caplog.text
+    assert "bookkeeping: Redis error" in caplog.text and "kept for later" in caplog.text
 
 
 def test_record_counter_rides_in_the_record_round_trip(config: Config, redis_client: redis.Redis,

@@ -25,6 +25,7 @@ from ledger.cli import (
     purge_cmd,
     record_cmd,
     replay_cmd,
+    spool_cmd,
     stats_cmd,
 )
 from ledger.cli.common import CommandError
@@ -33,7 +34,7 @@ from ledger.store import LedgerUnavailable
 
 COMMANDS = (milter_cmd, record_cmd, check_cmd, lookup_cmd,
             stats_cmd, log_cmd, purge_cmd, export_cmd, import_cmd,
-            backfill_cmd, replay_cmd, doctor_cmd)
+            backfill_cmd, replay_cmd, spool_cmd, doctor_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             postfix_checks = []
         checks.extend(doctor.check_sockets(cfg, used))
+        checks.append(doctor.check_spool(cfg))
         checks.extend(postfix_checks)
     failed = any(c.status == doctor.FAIL for c in checks)
     if args.json:

@@ -59,6 +59,7 @@ def gather(args: argparse.Namespace) -> dict[str, Any]:
             for s in sorted(inv.days.values(), key=lambda s: -s.day)
         ],
         "days": [d.as_dict() for d in days],
+        "spool": services.spool_for(cfg).status().as_dict(),
     }
 
 
@@ -75,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
         print("\nsent on        entries   keys")
         for s in stats["spread"]:
             print(f"{s['day']}  {s['entries']:>9} {s['keys']:>6}")
+    spool = stats["spool"]
+    print(f"spool {spool['directory']}: " + (
+        f"{spool['records']} record(s) waiting for the ledger, oldest {spool['oldest_age_seconds']:.0f} s old"
+        if spool["records"] else "empty"))
     print("\nday         recorded candidates matched unmatched failed rejected tempfailed tagged"
           "  main causes")
     for d in stats["days"]:

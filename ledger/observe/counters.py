@@ -98,6 +98,10 @@ class DayCounters:
         return {
             "day": day_date(self.day),
             "recorded": self.get(RECORDED),
+            "spooled": self.get(SPOOLED),
+            "replayed": self.get(REPLAYED),
+            "record_failed": self.get(RECORD_FAILED),
+            "log_dropped": self.get("log_dropped"),
             "candidates": self.get(CANDIDATES),
             "matched": self.get(MATCHED),
             "unmatched": self.get(UNMATCHED),

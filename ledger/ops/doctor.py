@@ -305,3 +305,32 @@ def check_sockets(cfg: Config, needed: Iterable[str] = ()) -> list[Check]:
             checks.append(Check(name, WARN, f"{spec}: {problem} (fine if this host does not run "
                                 f"the {side} milter)"))
     return checks
+
+
+# -- the outbound spool ---------------------------------------------------------------------------
+
+def check_spool(cfg: Config) -> Check:
+    """Can the spool keep records through an outage, and does it hold any now?"""
+    from ledger.spool import WARN_RATIO, Spool
+
+    spool = Spool(cfg.outbound.spool_dir, cfg.outbound.spool_max_bytes)
+    directory = spool.directory
+    probe = directory if directory.exists() else directory.parent
+    if not probe.exists():
+        return Check("spool", WARN, f"{directory} and its parent do not exist: the outbound milter "
+                     "makes it if it can (create it, owned by the milter's user)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return Check("spool", FAIL, f"{probe} is not writable: records the ledger cannot take "
+                     "during an outage would be lost")
+    status = spool.status()
+    if not status.records:
+        return Check("spool", OK, f"{directory}: empty (bound {status.max_bytes} bytes)")
+    text = (f"{directory}: {status.records} record(s) waiting for the ledger, oldest "
+            f"{status.age():.0f} s old, {status.bytes} of {status.max_bytes} bytes")
+    if status.bytes >= WARN_RATIO * status.max_bytes:
+        return Check("spool", FAIL, text + ": nearly full; is Redis reachable from the outbound milter?")
+    if status.age() > 60:
+        return Check("spool", WARN, text + ": not replayed for over a minute (is the outbound milter "
+                     "running, and can it reach Redis? `sender-ledger spool flush` replays by hand)")
+    return Check("spool", OK, text)
+
