@@ -123,8 +123,8 @@ class Spool:
         self._active_path: Path | None = None
         self._serial = 0
         self._warned = False
-        # (name, size) -> (records, oldest): a segment is counted once per size it has.
-        self._counts: dict[str, tuple[int, int, float | None]] = {}
+        # name -> ((size, mtime), records, oldest): a segment is counted again only when it changed.
+        self._counts: dict[str, tuple[tuple[int, int], int, float | None]] = {}
 
     # -- writing ---------------------------------------------------------------
     def append(self, day: int, batches: Sequence[Batch], now: float | None = None) -> None:
@@ -218,16 +218,17 @@ class Spool:
         live: set[str] = set()
         for path in segments:
             try:
-                current = path.stat().st_size
+                info = path.stat()
             except FileNotFoundError:
                 continue
+            current = (info.st_size, info.st_mtime_ns)
             live.add(path.name)
             cached = self._counts.get(path.name)
             if cached is None or cached[0] != current:
                 count, first = _count(path)
                 cached = (current, count, first)
                 self._counts[path.name] = cached
-            size += current
+            size += info.st_size
             records += cached[1]
             if cached[2] is not None and (oldest is None or cached[2] < oldest):
                 oldest = cached[2]

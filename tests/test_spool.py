@@ -158,3 +158,35 @@ def test_spool_errors_are_one_line(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(SpoolError, match="cannot write to spool"):
         Spool(blocker / "spool", 1 << 20).append(today(), [(MESSAGE, [], 1)])
+
+
+def test_doctor_and_metrics_report_the_spool(tmp_path: Path, config: Config, dead_ledger: Ledger) -> None:
+    from ledger.observe.metrics import Metrics
+    from ledger.ops.doctor import OK, WARN, check_spool
+
+    assert check_spool(config).status == OK
+    spool = Spool(config.outbound.spool_dir, config.outbound.spool_max_bytes)
+    Recorder(dead_ledger, hasher_for(config), spool).record(sent("<doctor@example.test>"))
+    spool.close()
+    waiting = check_spool(config)
+    assert waiting.status == OK and "1 record(s) waiting" in waiting.reason
+    old = time_shifted(spool, -120)
+    assert check_spool(config).status == WARN and old
+    metrics = Metrics()
+    metrics.watch_spool(spool)
+    text = metrics.text()
+    assert "sender_ledger_spool_records 1.0" in text
+    assert "sender_ledger_spool_oldest_seconds 1" in text  # about 120 s old
+    assert "sender_ledger_spool_bytes" in text
+
+
+def time_shifted(spool: Spool, seconds: float) -> bool:
+    """Rewrite the spool's records as if spooled ``seconds`` from now (negative: in the past)."""
+    for path in spool.segments():
+        lines = []
+        for line in path.read_bytes().splitlines():
+            raw = json.loads(line)
+            raw["t"] += seconds
+            lines.append(json.dumps(raw).encode())
+        path.write_bytes(b"\n".join(lines) + b"\n")
+    return True
