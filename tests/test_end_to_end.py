@@ -154,3 +154,22 @@ def test_a_huge_dsn_is_accepted_whole_after_reading_only_its_head(testbed: Priva
     delivered = wait_for_file(testbed.capture, "line 029999 of a large attachment").read_bytes()
     assert b"X-Sender-Ledger: pass (dsn;" in delivered
     assert len(delivered) > 1_400_000  # the milter's SKIP did not cut the delivered mail short
+
+
+def test_a_ten_recipient_message_takes_thirty_bounces_and_refuses_the_thirty_first(
+        testbed: PrivateSite) -> None:
+    """The recipient count the outbound milter records sets the bounce budget (x3 by default)."""
+    mid = f"<e2e-budget-{uuid.uuid4().hex}@example.test>"
+    rcpts = [f"r{i}@elsewhere.test" for i in range(10)]
+    sent = message(mid, ", ".join(rcpts))
+    submit(testbed.postfix.submission_port, "alice@example.test", rcpts, sent)
+    wait_for_file(testbed.relay, mid)
+    assert in_ledger(testbed, mid)
+    refused = []
+    for i in range(31):
+        try:
+            submit(testbed.postfix.mx_port, "", ["alice@example.test"],
+                   messages.dsn(sent, failed=rcpts[i % 10]))
+        except smtplib.SMTPDataError as exc:
+            refused.append((i, exc.smtp_code, exc.smtp_error[:5]))
+    assert refused == [(30, 550, b"5.7.1")]

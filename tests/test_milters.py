@@ -166,3 +166,18 @@ def test_an_accepted_bounce_is_counted_in_the_observers_round_trip(
     assert stats["cmdstat_hincrby"]["calls"] >= 1 and stats["cmdstat_xadd"]["calls"] == 1
     # the lookup itself is a read-only function call
     assert stats["cmdstat_fcall_ro"]["calls"] >= 1
+
+
+def test_the_outbound_milter_records_the_recipient_count_for_the_bounce_budget(
+        milters: tuple[MilterProcess, MilterProcess], redis_client: redis.Redis) -> None:
+    """Ten envelope recipients: 10 x matches_per_recipient (3) = 30 bounces, the 31st refused."""
+    outbound, inbound = milters
+    rcpts = [f"r{i}@example.com" for i in range(10)]
+    sent = messages.original(message_id="<budget-m@example.test>", to=", ".join(rcpts))
+    assert send(outbound, sent, "alice@example.test", rcpts).code == "accept"
+    entry = Hasher(SECRET.encode(), 6).message("budget-m@example.test", "alice@example.test")
+    assert Ledger(redis_client).find([entry])[entry].recipients == 10
+    codes = [send(inbound, messages.dsn(sent, failed=rcpts[i % 10]), "", ["alice@example.test"]).code
+             for i in range(31)]
+    assert codes == ["accept"] * 30 + ["reject"]
+    assert Ledger(redis_client).find([entry])[entry].matches == 30
