@@ -8,7 +8,9 @@ with ``MAIL FROM:<>``. The SMTP client must see the verdict in the transaction.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import smtplib
 import time
 import uuid
@@ -173,3 +175,39 @@ def test_a_ten_recipient_message_takes_thirty_bounces_and_refuses_the_thirty_fir
         except smtplib.SMTPDataError as exc:
             refused.append((i, exc.smtp_code, exc.smtp_error[:5]))
     assert refused == [(30, 550, b"5.7.1")]
+
+
+def test_a_hung_redis_gives_bounces_451_within_the_timeout_and_mail_still_flows(
+        testbed: PrivateSite) -> None:
+    """A redis-server that stops answering (SIGSTOP: connections open, no replies), not a
+    refused connection. Bounded by redis.socket_timeout + connect_timeout (0.5 s each), once
+    more for the single retry, and the observer's best-effort write; asserted generously."""
+    cfg = load_config(str(testbed.config))
+    budget = 2 * (cfg.redis.socket_timeout + cfg.redis.connect_timeout)
+    _, real = real_dsn_for(testbed)
+    proc = testbed.redis.proc
+    assert proc is not None and proc.poll() is None
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(smtplib.SMTPDataError) as deferred:
+            submit(testbed.postfix.mx_port, "", ["alice@example.test"], real)
+        elapsed = time.monotonic() - started
+        assert deferred.value.smtp_code == 451
+        assert deferred.value.smtp_error.startswith(b"4.7.1")
+        assert elapsed < 10, f"451 after {elapsed:.1f}s (timeouts allow about {budget:.1f}s)"
+        plain_id = f"<hung-{uuid.uuid4().hex}@example.com>"
+        submit(testbed.postfix.mx_port, "carol@example.com", ["alice@example.test"],
+               f"From: carol@example.com\r\nSubject: x\r\nMessage-ID: {plain_id}\r\n\r\nhi\r\n".encode())
+        wait_for_file(testbed.capture, plain_id)
+        out_id = f"<out-while-hung-{uuid.uuid4().hex}@example.test>"
+        started = time.monotonic()
+        submit(testbed.postfix.submission_port, "alice@example.test", ["dave@elsewhere.test"],
+               message(out_id, "dave@elsewhere.test"))
+        assert time.monotonic() - started < 10
+        wait_for_file(testbed.relay, out_id)
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    # Redis answers again: the same bounce is accepted (the site is left healthy).
+    submit(testbed.postfix.mx_port, "", ["alice@example.test"], real)
+    print(f"hung Redis: 451 after {elapsed:.2f}s (timeouts {budget:.1f}s)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -181,3 +182,51 @@ def test_the_outbound_milter_records_the_recipient_count_for_the_bounce_budget(
              for i in range(31)]
     assert codes == ["accept"] * 30 + ["reject"]
     assert Ledger(redis_client).find([entry])[entry].matches == 30
+
+
+# Runs the real command line, with Inspector.inspect replaced by one that raises: a bug
+# of ours deep inside inspection, injected without touching the milter's code.
+FAULTY_INSPECTION = '''\
+import sys
+
+from ledger.verdict import Inspector
+
+
+def broken(self, envelope, raw, candidate=None):
+    raise RuntimeError("injected fault inside inspection")
+
+
+Inspector.inspect = broken
+from ledger.cli import main
+
+sys.exit(main(sys.argv[1:]))
+'''
+
+
+def test_an_exception_inside_inspection_gives_451_and_a_logged_line(
+        scratch: Path, redis_server: RedisServer, redis_client: redis.Redis) -> None:
+    base = scratch / "faulty"
+    base.mkdir()
+    config = write_config(base / "sender-ledger.toml", redis_server.url)
+    wrapper = base / "faulty_milter.py"
+    wrapper.write_text(FAULTY_INSPECTION)
+    inbound = MilterProcess(base, "inbound", config, SECRET, program=(sys.executable, str(wrapper))).start()
+    try:
+        headers, body = messages.split(messages.dsn(messages.original()))
+        result = send_message(str(inbound.socket_path), "", ["alice@example.test"], headers, body,
+                              queue_id="FAULTQID1")
+        assert (result.stage, result.code) == ("eom", "tempfail")
+        assert result.reply == "451 4.7.1 Temporary local problem, try again later"
+        assert result.added_headers == []
+        log = inbound.log_text()
+        assert "qid=FAULTQID1 inspection failed" in log
+        assert "RuntimeError: injected fault inside inspection" in log  # with its traceback, for us
+        assert ("decision qid=FAULTQID1 client=" in log and "action=tempfail" in log
+                and "reason='internal error'" in log)
+        # The milter lives on: ordinary mail never reaches inspection and is accepted.
+        headers, body = messages.split(messages.ordinary())
+        ordinary = send_message(str(inbound.socket_path), "carol@example.com", ["alice@example.test"],
+                                headers, body, queue_id="FAULTQID2")
+        assert (ordinary.stage, ordinary.code) == ("eoh", "accept")
+    finally:
+        inbound.stop()
