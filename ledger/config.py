@@ -66,7 +66,7 @@ def _kind_table(settings: object) -> dict[str, str]:
 class NoReferenceSettings:
     """What to do, per kind, with a candidate that names neither an original nor its recipients.
 
-    Defaults (ISSUE3-POLICY): virus notices and challenges are never wanted
+    Defaults (docs/policy.md, "Defaults"): virus notices and challenges are never wanted
     unverified, ARF reports are wanted by the postmaster always, everything
     else is tagged because real bounces without a reference exist (about one
     in eight) and losing one costs more than tagging a stray one.
@@ -88,7 +88,7 @@ class NoReferenceSettings:
 
 @dataclass(frozen=True)
 class UnmatchedSettings:
-    """Per-kind exceptions to ``inbound.unmatched_action`` ("" = no exception).
+    """Per-kind exceptions to ``inbound.unmatched_action`` ("" = no exception; docs/policy.md).
 
     ARF feedback reports are the one default exception: a mailbox provider's
     report goes to the abuse address, not to the original's sender, so its

@@ -200,7 +200,7 @@ def test_corpus_size() -> None:
 
 
 def test_about_one_in_eight_bounces_has_no_reference() -> None:
-    """BRIEF.md: about one real bounce in eight carries no findable Message-ID."""
+    """docs/policy.md: about one real bounce in eight carries no findable Message-ID."""
     bounces = [s for s in BACKSCATTER if s.meta["kind"] in ("dsn", "bounce")]
     without = [s for s in bounces if not s.meta["references"]]
     share = len(without) / len(bounces)

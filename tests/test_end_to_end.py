@@ -75,7 +75,7 @@ def forge(dsn: bytes, mid: str) -> bytes:
     """The DSN with a never-sent Message-ID, bounced by an address alice never wrote to.
 
     Both must change: with the same failed recipient, the envelope check
-    (ISSUE3-POLICY step 2: alice did write to it) would rightly accept it.
+    (docs/policy.md step 3: alice did write to it) would rightly accept it.
     """
     forged = dsn.replace(mid.encode(), b"<never-sent-" + uuid.uuid4().hex.encode() + b"@example.test>")
     return forged.replace(b"nobody@fail.test", b"stranger@fail.test")
