@@ -17,7 +17,9 @@ UNREACHABLE = "ledger unreachable"
 INTERNAL_ERROR = "internal error"
 REASON_CHARS = 80
 
-_DETAILS = re.compile(r"\([^)]*\)?|\d[\d\-:,.]*")
+# An address (or Message-ID) quoted in a reason, e.g. by the envelope check.
+ADDRESS = re.compile(r"[^\s,;()<>\"']+@[^\s,;()<>\"']+")
+_DETAILS = re.compile(rf"\([^)]*\)?|{ADDRESS.pattern}|\d[\d\-:,.]*")
 _SPACES = re.compile(r"\s+")
 
 
@@ -29,7 +31,10 @@ def outcome(decision: Decision) -> str:
 
 
 def reason_class(reason: str) -> str:
-    """``"original sent 2026-11-20"`` -> ``"original sent"``; the part before ';' only."""
+    """``"original sent 2026-11-20"`` -> ``"original sent"``; the part before ';' only.
+
+    Addresses go too: a counter field must neither hold one in clear nor grow per address.
+    """
     text = reason[len(TAG_PREFIX):] if reason.startswith(TAG_PREFIX) else reason
     text = text.split(";", 1)[0]
     text = _SPACES.sub(" ", _DETAILS.sub("", text)).strip(" ,.:")

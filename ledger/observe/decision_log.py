@@ -28,7 +28,7 @@ from redis.client import Pipeline
 from ledger import addresses
 from ledger.check import Envelope
 from ledger.decide import Decision
-from ledger.observe.classify import outcome
+from ledger.observe.classify import ADDRESS, outcome
 
 HASH_PREFIX = "h:"
 PAGE = 200
@@ -99,7 +99,8 @@ def entry_fields(envelope: Envelope, decision: Decision, masker: AddressMasker) 
         "r": ",".join(masker.mask(r) for r in envelope.recipients),
         "k": decision.kind or "",
         "a": outcome(decision),
-        "why": decision.reason[:300],
+        # the envelope check's reason names the address that bounced: masked like the envelope
+        "why": ADDRESS.sub(lambda found: masker.mask(found.group()), decision.reason)[:300],
         "m": "1" if decision.matched else "0",
         "n": str(len(decision.references)),
     }
