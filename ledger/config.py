@@ -10,7 +10,6 @@ import os
 import stat
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
-from pathlib import Path
 from typing import Any
 
 CONFIG_ENV = "SENDER_LEDGER_CONFIG"
@@ -25,6 +24,10 @@ LOG_ADDRESS_MODES = ("domain", "hash", "full")
 
 class ConfigError(Exception):
     """A setting is missing or wrong; the message names the key."""
+
+
+class SecretFileExposed(ConfigError):
+    """The secret file is readable or writable by others: refused even when no secret is required."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ def _kind_table(settings: object) -> dict[str, str]:
 class NoReferenceSettings:
     """What to do, per kind, with a candidate that names neither an original nor its recipients.
 
-    Defaults (ISSUE3-POLICY): virus notices and challenges are never wanted
+    Defaults (docs/policy.md, "Defaults"): virus notices and challenges are never wanted
     unverified, ARF reports are wanted by the postmaster always, everything
     else is tagged because real bounces without a reference exist (about one
     in eight) and losing one costs more than tagging a stray one.
@@ -92,7 +95,7 @@ class NoReferenceSettings:
 
 @dataclass(frozen=True)
 class UnmatchedSettings:
-    """Per-kind exceptions to ``inbound.unmatched_action`` ("" = no exception).
+    """Per-kind exceptions to ``inbound.unmatched_action`` ("" = no exception; docs/policy.md).
 
     ARF feedback reports are the one default exception: a mailbox provider's
     report goes to the abuse address, not to the original's sender, so its
@@ -306,20 +309,39 @@ def parse_listen(value: str) -> tuple[str, int] | None:
     return host, int(port)
 
 
+def secret_file_exposure(path: str, mode: int) -> str | None:
+    """Why a secret file with this mode is refused, with the fix; None when it is private enough.
+
+    As ssh does with private keys: readable or writable by others is refused
+    (anyone on the host could forge "sent" entries or read the key); readable
+    by the group is fine, since the milter user reads it through its group.
+    """
+    mode = stat.S_IMODE(mode)
+    exposed = [what for what, bit in (("readable", stat.S_IROTH), ("writable", stat.S_IWOTH))
+               if mode & bit]
+    if not exposed:
+        return None
+    return (f"{path} is {' and '.join(exposed)} by others (mode {mode:04o}); "
+            f"run: chmod {mode & 0o770:o} {path}")
+
+
 def read_secret_file(path: str, key: str = "secret.file") -> bytes:
-    """Read a secret file; refuse unreadable or too-short secrets."""
+    """Read a secret file; refuse unreadable, exposed or too-short secrets.
+
+    The mode is taken from the open file (fstat), so what is checked is what is read.
+    """
     try:
-        data = Path(path).read_bytes().strip()
+        with open(path, "rb") as fh:
+            mode = os.fstat(fh.fileno()).st_mode
+            data = fh.read().strip()
     except OSError as exc:
         raise ConfigError(f"{key}: cannot read {path}: {exc.strerror}") from None
+    exposure = secret_file_exposure(path, mode)
+    if exposure is not None:
+        raise SecretFileExposed(f"{key}: {exposure}")
     if len(data) < MIN_SECRET_BYTES:
         raise ConfigError(f"{key}: secret in {path} is shorter than {MIN_SECRET_BYTES} bytes")
     return data
-
-
-def secret_file_is_private(path: str) -> bool:
-    """True when nobody but the owner (and group) can read the secret file."""
-    return not os.stat(path).st_mode & stat.S_IROTH
 
 
 def load_config(
@@ -328,6 +350,7 @@ def load_config(
     redis_url: str | None = None,
     secret_file: str | None = None,
     require_secret: bool = True,
+    exposed_secret_ok: bool = False,
 ) -> Config:
     """Load and validate the configuration.
 
@@ -335,6 +358,12 @@ def load_config(
     built-in defaults apply. The secret is taken, in order, from ``secret_file``
     (``--secret-file``), ``$SENDER_LEDGER_SECRET``, or the file's
     ``secret.value`` / ``secret.file``.
+
+    A secret file readable or writable by others is refused (a
+    :class:`SecretFileExposed`), even with ``require_secret=False``: every
+    command that reads the secret stops there. Only ``doctor`` passes
+    ``exposed_secret_ok`` (with ``require_secret=False``), to go on checking
+    the rest and report the file as its own check.
     """
     path = path or os.environ.get(CONFIG_ENV) or None
     raw: dict[str, Any] = {}
@@ -374,6 +403,9 @@ def load_config(
             raise ConfigError("secret.file: must be a path")
         try:
             secret = read_secret_file(secret_section["file"])
+        except SecretFileExposed:
+            if require_secret or not exposed_secret_ok:
+                raise  # read, and exposed: no command may go on using it
         except ConfigError:
             if require_secret:  # without it, a missing secret file is the caller's to report
                 raise

@@ -1,7 +1,8 @@
 """Decide: from what was found and what the ledger says, the SMTP answer.
 
 Pure logic, no I/O: every branch is a unit test. The rules, in the order of
-ISSUE3-POLICY (R = the envelope recipients, our users):
+docs/policy.md, which also states the defaults (R = the envelope recipients,
+our users):
 
 1. a reference of the original is in the ledger for every R, within its
    bounce budget -> accept (with a trace header);

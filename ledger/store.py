@@ -1,7 +1,7 @@
 """The ledger in Redis: what was sent, as keyed hashes, sliced by day.
 
-Layout (see shared REDIS-LAYOUTS, variant "b"): one Redis hash per
-(bucket, kind, UTC day)::
+Layout (docs/redis-layout.md: keys, fields, values, expiry, memory): one
+Redis hash per (bucket, kind, UTC day)::
 
     <namespace>:{<bucket hex>}:<kind>:<day number>   field: 8-byte hash   value: small int
 
@@ -197,6 +197,7 @@ class Ledger:
         return f"{self.namespace}:{{*}}:{kind.decode()}:*"
 
     def expires_at(self, day: int) -> int:
+        """The end of day ``day + lifetime_days``: the last day :meth:`window` still scans it."""
         return (day + self.lifetime_days + 1) * SECONDS_PER_DAY
 
     def window(self, day: int | None = None) -> list[int]:

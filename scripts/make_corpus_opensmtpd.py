@@ -10,7 +10,7 @@ and smtpd runs in private mount and UTS namespaces (`unshare -m -u`): a copy of
 compiled-in queue, chroot and socket paths, and the namespace's host name makes
 it mx3.example.net. Nothing outside the namespaces changes. Its bounces are
 multipart/mixed (not multipart/report) with a message/delivery-status and a
-text/rfc822-headers part: a non-standard "bounce" by ISSUE3-POLICY.md's kinds.
+text/rfc822-headers part: a non-standard "bounce" by docs/policy.md's kinds.
 """
 
 from __future__ import annotations

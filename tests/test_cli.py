@@ -33,7 +33,7 @@ def test_record_check_lookup_round_trip(tmp_path: Path, config_file: Path) -> No
     real = tmp_path / "real.eml"
     real.write_bytes(messages.dsn(messages.original()))
     forged = tmp_path / "forged.eml"
-    # To an address alice never wrote to: the envelope check (ISSUE3-POLICY step 2) cannot rescue it.
+    # To an address alice never wrote to: the envelope check (docs/policy.md step 3) cannot rescue it.
     forged.write_bytes(messages.dsn(messages.original(message_id="<forged@example.test>"),
                                     failed="mallory@example.net"))
     plain = tmp_path / "plain.eml"

@@ -34,6 +34,7 @@ def test_redis_override_and_secret_sources(tmp_path: Path, monkeypatch: pytest.M
     assert cfg.secret == b"0123456789abcdef0123"
     secret_file = tmp_path / "secret"
     secret_file.write_text("from-a-file-0123456789\n")
+    secret_file.chmod(0o600)  # an exposed one is refused: tests/test_secret_file.py
     cfg = load_config(write(tmp_path, SECRET_LINE), secret_file=str(secret_file))
     assert cfg.secret == b"from-a-file-0123456789"
     monkeypatch.setenv("SENDER_LEDGER_SECRET", "from-the-environment-123")

@@ -19,7 +19,7 @@ def write(tmp_path: Path, text: str) -> str:
     return str(path)
 
 
-def test_sample_config_states_the_documented_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sample_config_states_the_code_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SENDER_LEDGER_SECRET", "x" * 20)
     cfg = load_config(str(Path(__file__).parent.parent / "conf" / "sender-ledger.toml"))
     assert cfg.inbound.no_reference.as_dict() == NO_REFERENCE_DEFAULTS

@@ -3,7 +3,13 @@
 Each message is inspected twice: with an empty ledger, and after recording the
 sidecar's "original" the way the outbound side would (Recorder.record, which
 also stores the (sender, recipient) pairs once they exist). Expectations come
-from ISSUE3-POLICY.md, not from what the code returns today.
+from docs/policy.md (worked out by scripts/corpusgen/common.py), not from what
+the code returns today.
+
+Each sample states an outcome, not only the SMTP answer: "pass" (a ledger
+match: ``matched`` and a ``pass (...)`` trace), "unverified" (tagged:
+not matched, an ``unverified (...)`` trace), "accept" (no trace) or "reject".
+A tagged accept can therefore never stand in for a ledger match.
 """
 
 from __future__ import annotations
@@ -39,6 +45,16 @@ KEYS = {
     "original",
     "action_with_entry",
     "action_without_entry",
+    "outcome_with_entry",
+    "outcome_without_entry",
+}
+
+# outcome -> (action, matched, trace prefix or None for no trace header)
+OUTCOMES: dict[str, tuple[str, bool, str | None]] = {
+    "pass": ("accept", True, "pass ("),
+    "unverified": ("accept", False, "unverified ("),
+    "accept": ("accept", False, None),
+    "reject": ("reject", False, None),
 }
 
 
@@ -85,7 +101,7 @@ def record_original(recorder: Any, sample: Sample) -> None:
     )
 
 
-def check(decision: Decision, sample: Sample, action: str) -> None:
+def check(decision: Decision, sample: Sample, action: str, outcome: str | None) -> None:
     meta = sample.meta
     kind = meta["kind"]
     if kind != "any":
@@ -95,22 +111,39 @@ def check(decision: Decision, sample: Sample, action: str) -> None:
     wrong = [r for r in meta["must_not_reference"] if r in decision.references]
     assert not wrong, f"must not be references: {wrong}"
     assert decision.action == action, f"action {decision.action}, expected {action} ({decision.reason})"
+    if meta["kind"] is None:  # ordinary mail that is no candidate: untouched
+        assert not decision.candidate and not decision.matched and decision.trace is None
+    if outcome is None:
+        return
+    _, matched, trace = OUTCOMES[outcome]
+    got = f"matched={decision.matched}, trace={decision.trace!r} ({decision.reason})"
+    assert decision.matched is matched, f"expected {outcome}: {got}"
+    if trace is None:
+        assert decision.trace is None, f"expected {outcome}: {got}"
+    else:
+        assert decision.trace is not None and decision.trace.startswith(trace), f"expected {outcome}: {got}"
+    if outcome == "pass" and decision.references:  # step 1: counted against the original's budget
+        assert decision.matches, f"a pass by reference without a match to count: {got}"
+    elif outcome == "pass":  # step 3: the envelope check
+        assert decision.reason.startswith("envelope: "), got
 
 
 @pytest.mark.parametrize("sample", ALL, ids=lambda s: s.id)
 def test_without_entry(sample: Sample, inspector: Any, redis_client: Any) -> None:
-    check(inspect(inspector, sample), sample, sample.meta["action_without_entry"])
+    check(inspect(inspector, sample), sample, sample.meta["action_without_entry"],
+          sample.meta["outcome_without_entry"])
 
 
 @pytest.mark.parametrize("sample", ALL, ids=lambda s: s.id)
 def test_with_entry(sample: Sample, inspector: Any, recorder: Any, redis_client: Any) -> None:
     record_original(recorder, sample)
-    check(inspect(inspector, sample), sample, sample.meta["action_with_entry"])
+    check(inspect(inspector, sample), sample, sample.meta["action_with_entry"],
+          sample.meta["outcome_with_entry"])
 
 
 @pytest.mark.parametrize("sample", ALL, ids=lambda s: s.id)
 def test_sidecar_is_well_formed(sample: Sample) -> None:
-    """The contract of ISSUE3-POLICY.md: keys, kinds, normalised IDs, our domain."""
+    """The contract of tests/corpus/README.md: keys, kinds, outcomes, normalised IDs, our domain."""
     meta = sample.meta
     assert sample.eml.is_file()
     assert set(meta) >= KEYS, f"missing keys: {KEYS - set(meta)}"
@@ -124,9 +157,14 @@ def test_sidecar_is_well_formed(sample: Sample) -> None:
     if sample.group == "ordinary":
         assert meta["kind"] is None or meta["kind"] in KINDS | {"any"}
         assert meta["action_with_entry"] == meta["action_without_entry"] == "accept"
+        assert meta["outcome_with_entry"] is meta["outcome_without_entry"] is None
     else:
         assert meta["kind"] in KINDS
         assert {meta["action_with_entry"], meta["action_without_entry"]} <= {"accept", "reject"}
+        for state in ("with_entry", "without_entry"):
+            outcome = meta[f"outcome_{state}"]
+            assert outcome in OUTCOMES and OUTCOMES[outcome][0] == meta[f"action_{state}"]
+        assert meta["outcome_without_entry"] != "pass"  # an empty ledger matches nothing
         assert meta["generated_by"].startswith(("real software: ", "written from "))
 
 
@@ -162,7 +200,7 @@ def test_corpus_size() -> None:
 
 
 def test_about_one_in_eight_bounces_has_no_reference() -> None:
-    """BRIEF.md: about one real bounce in eight carries no findable Message-ID."""
+    """docs/policy.md: about one real bounce in eight carries no findable Message-ID."""
     bounces = [s for s in BACKSCATTER if s.meta["kind"] in ("dsn", "bounce")]
     without = [s for s in bounces if not s.meta["references"]]
     share = len(without) / len(bounces)

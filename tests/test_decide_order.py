@@ -1,4 +1,4 @@
-"""The decision order of ISSUE3-POLICY.md, step by step (pure logic)."""
+"""The decision order of docs/policy.md, step by step (pure logic)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def test_step1_reference_in_ledger_wins_over_everything() -> None:
     assert d.action == ACCEPT and d.matched and d.matches and "original sent" in d.reason
 
 
-def test_step2_envelope_pair_accepts_a_bounce_without_reference() -> None:
+def test_step3_envelope_pair_accepts_a_bounce_without_reference() -> None:
     f = Finding("bounce", (), recipients_of_original=(BOB,))
     d = decide(POLICY, f, R, {}, {R[0]: [BOB]})
     assert d.action == ACCEPT and d.matched and d.reason.startswith("envelope")
@@ -46,7 +46,7 @@ def test_a_spent_budget_is_not_rescued_by_the_envelope() -> None:
     assert d.action == REJECT and "as many bounces" in d.reason
 
 
-def test_step3_unmatched_reference_is_rejected() -> None:
+def test_step2_unmatched_reference_is_rejected() -> None:
     f = Finding("bounce", ("orig@example.test",), recipients_of_original=(BOB,))
     assert decide(POLICY, f, R, {}, {}).action == REJECT
 
@@ -57,7 +57,7 @@ def test_step4_unrecorded_original_recipient_is_rejected() -> None:
     assert d.action == REJECT and "original's recipient" in d.reason
 
 
-def test_steps_3_and_4_only_tag_a_heuristic() -> None:
+def test_steps_2_and_4_only_tag_a_heuristic() -> None:
     f = Finding("autoreply", (), form=False, recipients_of_original=(BOB,))
     d = decide(POLICY, f, R, {}, {})
     assert d.action == ACCEPT and d.trace is not None and d.trace.startswith("unverified")

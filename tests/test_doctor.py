@@ -74,7 +74,7 @@ def test_human_output_is_one_line_per_check(tmp_path: Path, redis_server: RedisS
     cfg = write_setup(tmp_path, redis_server.url, secret_mode=0o644)
     assert main(["doctor", "--config", str(cfg), "--no-postfix"]) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert any(line.startswith("FAIL  secret") and "world-readable" in line for line in lines)
+    assert any(line.startswith("FAIL  secret") and "readable by others" in line for line in lines)
     assert all(line.split()[0] in ("OK", "WARN", "FAIL") for line in lines)
 
 

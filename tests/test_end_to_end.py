@@ -8,7 +8,9 @@ with ``MAIL FROM:<>``. The SMTP client must see the verdict in the transaction.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import smtplib
 import time
 import uuid
@@ -74,7 +76,7 @@ def forge(dsn: bytes, mid: str) -> bytes:
     """The DSN with a never-sent Message-ID, bounced by an address alice never wrote to.
 
     Both must change: with the same failed recipient, the envelope check
-    (ISSUE3-POLICY step 2: alice did write to it) would rightly accept it.
+    (docs/policy.md step 3: alice did write to it) would rightly accept it.
     """
     forged = dsn.replace(mid.encode(), b"<never-sent-" + uuid.uuid4().hex.encode() + b"@example.test>")
     return forged.replace(b"nobody@fail.test", b"stranger@fail.test")
@@ -208,3 +210,62 @@ def test_a_huge_dsn_is_accepted_whole_after_reading_only_its_head(testbed: Priva
     delivered = wait_for_file(testbed.capture, "line 029999 of a large attachment").read_bytes()
     assert b"X-Sender-Ledger: pass (dsn;" in delivered
     assert len(delivered) > 1_400_000  # the milter's SKIP did not cut the delivered mail short
+
+
+def test_a_ten_recipient_message_takes_thirty_bounces_and_refuses_the_thirty_first(
+        testbed: PrivateSite) -> None:
+    """The recipient count the outbound milter records sets the bounce budget (x3 by default)."""
+    mid = f"<e2e-budget-{uuid.uuid4().hex}@example.test>"
+    rcpts = [f"r{i}@elsewhere.test" for i in range(10)]
+    sent = message(mid, ", ".join(rcpts))
+    submit(testbed.postfix.submission_port, "alice@example.test", rcpts, sent)
+    wait_for_file(testbed.relay, mid)
+    assert in_ledger(testbed, mid)
+    refused = []
+    for i in range(31):
+        try:
+            submit(testbed.postfix.mx_port, "", ["alice@example.test"],
+                   messages.dsn(sent, failed=rcpts[i % 10]))
+        except smtplib.SMTPDataError as exc:
+            refused.append((i, exc.smtp_code, exc.smtp_error[:5]))
+    assert refused == [(30, 550, b"5.7.1")]
+
+
+def test_a_hung_redis_gives_bounces_451_within_the_timeout_and_mail_still_flows(
+        testbed: PrivateSite) -> None:
+    """A redis-server that stops answering (SIGSTOP: connections open, no replies), not a
+    refused connection. Bounded by redis.socket_timeout + connect_timeout (0.5 s each), once
+    more for the single retry, and the observer's best-effort write; asserted generously."""
+    cfg = load_config(str(testbed.config))
+    budget = 2 * (cfg.redis.socket_timeout + cfg.redis.connect_timeout)
+    _, real = real_dsn_for(testbed)
+    proc = testbed.redis.proc
+    assert proc is not None and proc.poll() is None
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(smtplib.SMTPDataError) as deferred:
+            submit(testbed.postfix.mx_port, "", ["alice@example.test"], real)
+        elapsed = time.monotonic() - started
+        assert deferred.value.smtp_code == 451
+        assert deferred.value.smtp_error.startswith(b"4.7.1")
+        assert elapsed < 10, f"451 after {elapsed:.1f}s (timeouts allow about {budget:.1f}s)"
+        plain_id = f"<hung-{uuid.uuid4().hex}@example.com>"
+        submit(testbed.postfix.mx_port, "carol@example.com", ["alice@example.test"],
+               f"From: carol@example.com\r\nSubject: x\r\nMessage-ID: {plain_id}\r\n\r\nhi\r\n".encode())
+        wait_for_file(testbed.capture, plain_id)
+        out_id = f"<out-while-hung-{uuid.uuid4().hex}@example.test>"
+        started = time.monotonic()
+        submit(testbed.postfix.submission_port, "alice@example.test", ["dave@elsewhere.test"],
+               message(out_id, "dave@elsewhere.test"))
+        assert time.monotonic() - started < 10
+        wait_for_file(testbed.relay, out_id)
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    # Redis answers again: the record made while it hung is replayed from the spool
+    # (a frozen Redis must not lose it either), and the same bounce is accepted.
+    wait_until(lambda: in_ledger(testbed, out_id), "the record made while Redis hung")
+    submit(testbed.postfix.mx_port, "", ["alice@example.test"], real)
+    ledger = open_ledger(cfg)
+    wait_until(lambda: not ledger.catching_up(), "the catching-up flag to lapse")  # leave the site healthy
+    print(f"hung Redis: 451 after {elapsed:.2f}s (timeouts {budget:.1f}s)")

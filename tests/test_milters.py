@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -172,3 +173,66 @@ def test_an_accepted_bounce_is_counted_in_the_observers_round_trip(
     assert stats["cmdstat_hincrby"]["calls"] >= 1 and stats["cmdstat_xadd"]["calls"] == 1
     # the lookup itself is a read-only function call
     assert stats["cmdstat_fcall_ro"]["calls"] >= 1
+
+
+def test_the_outbound_milter_records_the_recipient_count_for_the_bounce_budget(
+        milters: tuple[MilterProcess, MilterProcess], redis_client: redis.Redis) -> None:
+    """Ten envelope recipients: 10 x matches_per_recipient (3) = 30 bounces, the 31st refused."""
+    outbound, inbound = milters
+    rcpts = [f"r{i}@example.com" for i in range(10)]
+    sent = messages.original(message_id="<budget-m@example.test>", to=", ".join(rcpts))
+    assert send(outbound, sent, "alice@example.test", rcpts).code == "accept"
+    entry = Hasher(SECRET.encode(), 6).message("budget-m@example.test", "alice@example.test")
+    assert Ledger(redis_client).find([entry])[entry].recipients == 10
+    codes = [send(inbound, messages.dsn(sent, failed=rcpts[i % 10]), "", ["alice@example.test"]).code
+             for i in range(31)]
+    assert codes == ["accept"] * 30 + ["reject"]
+    assert Ledger(redis_client).find([entry])[entry].matches == 30
+
+
+# Runs the real command line, with Inspector.inspect replaced by one that raises: a bug
+# of ours deep inside inspection, injected without touching the milter's code.
+FAULTY_INSPECTION = '''\
+import sys
+
+from ledger.verdict import Inspector
+
+
+def broken(self, envelope, raw, candidate=None, **options):
+    raise RuntimeError("injected fault inside inspection")
+
+
+Inspector.inspect = broken
+from ledger.cli import main
+
+sys.exit(main(sys.argv[1:]))
+'''
+
+
+def test_an_exception_inside_inspection_gives_451_and_a_logged_line(
+        scratch: Path, redis_server: RedisServer, redis_client: redis.Redis) -> None:
+    base = scratch / "faulty"
+    base.mkdir()
+    config = write_config(base / "sender-ledger.toml", redis_server.url)
+    wrapper = base / "faulty_milter.py"
+    wrapper.write_text(FAULTY_INSPECTION)
+    inbound = MilterProcess(base, "inbound", config, SECRET, program=(sys.executable, str(wrapper))).start()
+    try:
+        headers, body = messages.split(messages.dsn(messages.original()))
+        result = send_message(str(inbound.socket_path), "", ["alice@example.test"], headers, body,
+                              queue_id="FAULTQID1")
+        assert (result.stage, result.code) == ("eom", "tempfail")
+        assert result.reply == "451 4.7.1 Temporary local problem, try again later"
+        assert result.added_headers == []
+        log = inbound.log_text()
+        assert "qid=FAULTQID1 inspection failed" in log
+        assert "RuntimeError: injected fault inside inspection" in log  # with its traceback, for us
+        assert ("decision qid=FAULTQID1 client=" in log and "action=tempfail" in log
+                and "reason='internal error'" in log)
+        # The milter lives on: ordinary mail never reaches inspection and is accepted.
+        headers, body = messages.split(messages.ordinary())
+        ordinary = send_message(str(inbound.socket_path), "carol@example.com", ["alice@example.test"],
+                                headers, body, queue_id="FAULTQID2")
+        assert (ordinary.stage, ordinary.code) == ("eoh", "accept")
+    finally:
+        inbound.stop()

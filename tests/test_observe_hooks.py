@@ -233,3 +233,33 @@ def test_bad_metrics_address_on_the_command_line_is_one_line(
     assert main(["milter", "inbound", "--config", str(config_file), "--metrics-listen", "nowhere"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("sender-ledger: configuration error: metrics listen address: expected HOST:PORT")
+
+
+def redis_dump(client: redis.Redis) -> bytes:
+    """Every key, hash field, value and stream entry in the Redis, as one byte string."""
+    parts: list[bytes] = []
+    for key in client.scan_iter("*"):
+        parts.append(key)
+        kind = client.type(key)
+        if kind == b"hash":
+            parts += [b for item in client.hgetall(key).items() for b in item]
+        elif kind == b"stream":
+            parts += [b for _, fields in client.xrange(key) for item in fields.items() for b in item]
+    return b"\n".join(parts)
+
+
+def test_an_envelope_accept_leaves_no_address_in_clear(config: Config, redis_client: redis.Redis,
+                                                       recorder: Recorder, inspector: Inspector) -> None:
+    """The envelope check's reason names the address that bounced; Redis must not keep it."""
+    recorder.record(sent("orig-9@example.test"))  # alice wrote to bob@fail.test
+    no_reference = dsn("orig-9@example.test").split(b"--B\r\nContent-Type: text/rfc822-headers")[0]
+    decision = inspector.inspect(bounce_envelope(), no_reference + b"--B--\r\n")
+    assert decision.matched and decision.reason.startswith("envelope: ")
+    assert "bob@fail.test" in decision.reason  # for the log line and the trace header
+    assert observer_for(config, redis_client).decided(bounce_envelope(), decision, 0.002)
+    dump = redis_dump(redis_client)
+    assert b"envelope" in dump  # the counters and the log entry were written
+    assert b"bob@" not in dump and b"alice@" not in dump
+    [entry] = decision_log.read(redis_client, "sl")
+    assert entry.reason.startswith("envelope: the recipient recently wrote to h:")
+    assert entry.reason.endswith("@fail.test")  # observe.log_addresses = domain

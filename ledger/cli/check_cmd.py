@@ -1,16 +1,19 @@
 """``sender-ledger check FILE...``: decide files as the inbound milter would.
 
-A dry run: nothing is written to the ledger (a match is not counted).
+A dry run: nothing is written to the ledger (a match is not counted). A file
+that cannot be read is reported (with ``--json``: ``{"file": ..., "error": ...}``)
+and the rest are still decided; the exit status is then 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from ledger.check import Envelope
-from ledger.cli.common import config_from, file_envelope, header_block, read_file, subcommand
+from ledger.cli.common import config_from, file_envelope, header_block, subcommand
 
 RCPT_HEADERS = (("X-Original-To",), ("Delivered-To",), ("To",))
 
@@ -32,8 +35,19 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = config_from(args)
     inspector = services.inspector_for(cfg)
+    unreadable = 0
     for path in args.files:
-        raw = read_file(path)
+        try:
+            with open(path, "rb") as fh:
+                raw = fh.read()
+        except OSError as exc:
+            unreadable += 1
+            problem = exc.strerror or str(exc)
+            if args.json:
+                print(json.dumps({"file": path, "error": problem}))
+            else:
+                print(f"sender-ledger: {path}: {problem}", file=sys.stderr)
+            continue
         mail_from, rcpts = file_envelope(header_block(raw), args.mail_from, list(args.rcpt),
                                          RCPT_HEADERS)
         decision = inspector.inspect(Envelope(mail_from=mail_from, recipients=rcpts), raw)
@@ -43,4 +57,4 @@ def run(args: argparse.Namespace) -> int:
             reply = f" [{' '.join(decision.reply)}]" if decision.reply else ""
             print(f"{path}: {decision.action} ({decision.kind or 'ordinary'}): "
                   f"{decision.reason}{reply}")
-    return 0
+    return 1 if unreadable else 0

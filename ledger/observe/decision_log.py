@@ -19,6 +19,7 @@ and find one address's decisions.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import redis
@@ -31,6 +32,8 @@ from ledger.decide import Decision
 from ledger.observe.classify import outcome
 
 HASH_PREFIX = "h:"
+# An address quoted in a reason text: masked like the envelope's, should a reason ever name one.
+ADDRESS = re.compile(r"[^\s,;()<>\"']+@[^\s,;()<>\"']+")
 PAGE = 200
 
 
@@ -101,7 +104,8 @@ def entry_fields(envelope: Envelope, decision: Decision, masker: AddressMasker) 
         "r": ",".join(masker.mask(r) for r in envelope.recipients),
         "k": decision.kind or "",
         "a": outcome(decision),
-        "why": decision.reason[:300],
+        # the envelope check's reason names the address that bounced: masked like the envelope
+        "why": ADDRESS.sub(lambda found: masker.mask(found.group()), decision.reason)[:300],
         "cs": str(decision.cause),
         "m": "1" if decision.matched else "0",
         "n": str(len(decision.references)),

@@ -21,7 +21,14 @@ from typing import Any
 
 import redis
 
-from ledger.config import MIN_SECRET_BYTES, SECRET_ENV, Config, ConfigError, load_config
+from ledger.config import (
+    MIN_SECRET_BYTES,
+    SECRET_ENV,
+    Config,
+    ConfigError,
+    load_config,
+    secret_file_exposure,
+)
 from ledger.store import REDIS_SETTINGS, Ledger
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
@@ -45,7 +52,7 @@ class Check:
 def check_config(path: str | None, redis_url: str | None) -> tuple[Check, Config | None]:
     path = path or os.environ.get("SENDER_LEDGER_CONFIG") or None
     try:
-        cfg = load_config(path, redis_url=redis_url, require_secret=False)
+        cfg = load_config(path, redis_url=redis_url, require_secret=False, exposed_secret_ok=True)
     except ConfigError as exc:
         return Check("config", FAIL, str(exc)), None
     if path is None:
@@ -84,15 +91,14 @@ def _secret_source(config_path: str | None, secret_file: str | None) -> tuple[st
 
 
 def _file_permissions(path: str, what: str) -> Check | None:
+    """The secret's file (or the config holding it inline): exposed fails, group-writable warns."""
     try:
         mode = os.stat(path).st_mode
     except OSError as exc:
         return Check("secret", FAIL, f"cannot stat {path}: {exc.strerror}")
-    if mode & stat.S_IROTH:
-        return Check("secret", FAIL, f"{path} ({what}) is world-readable (mode {stat.S_IMODE(mode):04o}): "
-                     f"chmod 0640 {path}; chgrp sender-ledger {path}")
-    if mode & stat.S_IWOTH:
-        return Check("secret", FAIL, f"{path} ({what}) is world-writable (mode {stat.S_IMODE(mode):04o})")
+    exposure = secret_file_exposure(path, mode)
+    if exposure is not None:
+        return Check("secret", FAIL, f"{what}: {exposure}")
     if mode & stat.S_IWGRP:
         return Check("secret", WARN, f"{path} ({what}) is group-writable (mode {stat.S_IMODE(mode):04o})")
     return None

@@ -230,12 +230,15 @@ class SmtpSink(_Child):
 class MilterProcess(_Child):
     """``sender-ledger milter SIDE`` as a child process on a unix socket."""
 
-    def __init__(self, workdir: Path, side: str, config: Path, secret: str) -> None:
+    def __init__(self, workdir: Path, side: str, config: Path, secret: str,
+                 program: tuple[str, ...] = ()) -> None:
         self.side = side
         self.socket_path = workdir / f"{side}.sock"
         self.log_path = workdir / f"milter-{side}.log"
         self.config = config
         self.secret = secret
+        # What to run instead of ``python -m ledger`` (a test wraps it to inject a fault).
+        self.program = program or (sys.executable, "-m", "ledger")
 
     @property
     def postfix_socket(self) -> str:
@@ -245,7 +248,7 @@ class MilterProcess(_Child):
         if self.socket_path.exists():
             self.socket_path.unlink()
         env = dict(os.environ, SENDER_LEDGER_SECRET=self.secret)
-        self._spawn([sys.executable, "-m", "ledger", "milter", self.side, "--config",
+        self._spawn([*self.program, "milter", self.side, "--config",
                      str(self.config), "--socket", f"unix:{self.socket_path}"], env=env)
         self._await(lambda: self.socket_path.exists() or self.proc.poll() is not None,  # type: ignore[union-attr]
                     20, f"{self.side} milter socket")

@@ -25,21 +25,34 @@ SEED = 20261127
 SITE = "example.test"
 BASE_DATE = datetime(2026, 11, 20, 9, 0, 0, tzinfo=UTC)
 
-# ISSUE3-POLICY.md, step 5: what a candidate without any reference gets.
+# docs/policy.md, "Defaults" (step 5): what a candidate without any reference gets.
+# Written out here from the document, not imported from the code under test;
+# tests/test_policy_doc.py holds the two to the document.
 NO_REFERENCE_DEFAULT = {
-    "dsn": "accept",
-    "bounce": "accept",
+    "dsn": "tag",
+    "bounce": "tag",
     "virus": "reject",
     "challenge": "reject",
-    "subscription": "accept",
-    "autoreply": "accept",
-    "mdn": "accept",
+    "subscription": "tag",
+    "autoreply": "tag",
+    "mdn": "tag",
     "arf": "accept",
-    "unknown": "accept",
+    "unknown": "tag",
 }
 
-# inbound.unmatched: per-kind exceptions to "reject" for unmatched references.
-UNMATCHED_EXCEPTIONS = {"arf": "accept"}  # tagged: the abuse desk wants every report
+# docs/policy.md, [inbound.unmatched]: per-kind exceptions to "reject" for unmatched references.
+UNMATCHED_EXCEPTIONS = {"arf": "tag"}  # the abuse desk wants every report
+
+# What each configured action leaves on the message: "pass" is a ledger match (accepted
+# with a "pass (...)" trace header), "unverified" a tagged accept ("unverified (...)"),
+# "accept" an accept without a trace, "reject" a 550.
+OUTCOME_OF_ACTION = {"tag": "unverified", "accept": "accept", "reject": "reject"}
+
+
+def action_of(outcome: str) -> str:
+    """The SMTP answer an outcome comes down to: only a reject is not an accept."""
+    return "reject" if outcome == "reject" else "accept"
+
 
 OUR_PEOPLE = [
     ("Alice Martin", "alice"),
@@ -494,7 +507,7 @@ def make_original(
     )
 
 
-def expected_actions(
+def expected_outcomes(
     kind: str,
     refs: list[str],
     rcpts_of_original: list[str],
@@ -502,28 +515,32 @@ def expected_actions(
     rcpt: list[str],
     form: bool = True,
 ) -> tuple[str, str]:
-    """(action_with_entry, action_without_entry) by the decision order of ISSUE3-POLICY.md.
+    """(outcome_with_entry, outcome_without_entry) by the decision order of docs/policy.md.
 
-    Step 1: a reference is the recorded original and every envelope recipient sent it.
-    Step 2 (no reference only): an original recipient forms a recorded (sender, recipient)
-    pair with them.
-    Steps 3-5: unmatched references or recipients -> reject (recognised forms only);
-    nothing at all -> the per-kind default.
+    Step 1: a reference is the recorded original and every envelope recipient sent it: pass.
+    Steps 2 and 4: unmatched references or original recipients -> the unmatched action.
+    Step 3 (no reference only): an original recipient forms a recorded (sender, recipient)
+    pair with them: pass ("envelope").
+    Step 5: nothing at all -> the per-kind no_reference default.
+    A heuristic alone (``form`` false) is tagged where the table says reject.
     """
     if refs or rcpts_of_original:
-        without = UNMATCHED_EXCEPTIONS.get(kind, "reject") if form else "accept"
+        configured = UNMATCHED_EXCEPTIONS.get(kind, "reject")
     else:
-        without = NO_REFERENCE_DEFAULT[kind] if form else "accept"
+        configured = NO_REFERENCE_DEFAULT[kind]
+    if configured == "reject" and not form:
+        configured = "tag"
+    without = OUTCOME_OF_ACTION[configured]
     if original is None:
         return without, without
     ours = {addresses.normalise(original.sender)}
     envelope = [addresses.normalise(r) for r in rcpt]
     if envelope and all(r in ours for r in envelope):
         if original.norm_id in refs:
-            return "accept", without
+            return "pass", without
         sent_to = {addresses.normalise(r) for r in original.recipients}
         if not refs and any(addresses.normalise(r) in sent_to for r in rcpts_of_original):
-            return "accept", without  # the envelope check, only for bounces without a reference
+            return "pass", without  # the envelope check, only for bounces without a reference
     return without, without
 
 
@@ -577,12 +594,19 @@ def sidecar(
     ordinary: bool = False,
     note: str = "",
 ) -> dict[str, object]:
-    """The sidecar JSON of ISSUE3-POLICY.md, with the actions worked out by the policy."""
+    """The sidecar JSON (tests/corpus/README.md), with the outcomes worked out by docs/policy.md.
+
+    Ordinary mail is accepted and never a ledger match; whether a heuristic tags it
+    is not part of its contract, so its outcomes are null.
+    """
+    outcomes: tuple[str | None, str | None]
     if ordinary:
         with_entry = without = "accept"
+        outcomes = (None, None)
     else:
         assert kind is not None
-        with_entry, without = expected_actions(kind, references, rcpts_of_original, original, rcpt, form)
+        outcomes = expected_outcomes(kind, references, rcpts_of_original, original, rcpt, form)
+        with_entry, without = action_of(outcomes[0]), action_of(outcomes[1])
     meta: dict[str, object] = {
         "format": fmt,
         "generated_by": generated_by,
@@ -595,6 +619,8 @@ def sidecar(
         "original": original.sidecar() if original else None,
         "action_with_entry": with_entry,
         "action_without_entry": without,
+        "outcome_with_entry": outcomes[0],
+        "outcome_without_entry": outcomes[1],
     }
     if note:
         meta["note"] = note
