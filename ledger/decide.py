@@ -12,6 +12,13 @@ ISSUE3-POLICY (R = the envelope recipients, our users):
 4. else original recipients were found -> the unmatched action too;
 5. else (nothing to check) -> the per-kind ``no_reference`` setting.
 
+Before all of them: a reading that was cut short (``Finding.cut``: byte cap,
+MIME part or depth limit) with no reference found gets the unmatched action
+of its kind, never a tag by ``no_reference`` and never the envelope rescue:
+the sender chooses the size and shape of what we read. A reading cut by our
+own side (time budget spent, a detector failed) tempfails unless a ledger
+entry matched: our fault is never a 550, and never a tag either.
+
 ``reject`` only ever comes out for a recognised backscatter form: a
 heuristic alone is tagged. The ledger could not be asked -> tempfail (or
 accept, if so configured): our fault must never cost a real bounce.
@@ -88,6 +95,8 @@ def _finish(
 ) -> Decision:
     """Turn a configured action (accept|tag|reject|tempfail) into a Decision."""
     kind, refs = finding.kind, finding.references
+    if finding.cut is not None and finding.cut.ours and not matched and action != TEMPFAIL:
+        action, reason = TEMPFAIL, reason + f"; the check could not finish ({finding.cut.value})"
     if action == REJECT and not finding.form:
         action, reason = TAG, reason + "; only a heuristic matched, so tagged, not rejected"
     if action == REJECT:
@@ -126,6 +135,17 @@ def _envelope(recipients: Sequence[str], pairs: Mapping[str, Sequence[str]]) -> 
     return f"envelope: the recipient recently wrote to {', '.join(named[:3])}"
 
 
+def _cut_short(policy: Policy, finding: Finding) -> Decision | None:
+    """The answer for a reading cut before any reference was found (None: not that case)."""
+    if finding.cut is None or finding.references:
+        return None
+    if finding.cut.ours:
+        return _finish(policy, TEMPFAIL, f"the check could not finish ({finding.cut.value}) "
+                       "before any reference was found", finding)
+    return _finish(policy, unmatched_action(policy, finding.kind),
+                   f"the reading was cut ({finding.cut.value}) before any reference was found", finding)
+
+
 def decide(
     policy: Policy,
     finding: Finding,
@@ -141,6 +161,9 @@ def decide(
     (sender, recipient) pair with.
     """
     pairs = pairs or {}
+    early = _cut_short(policy, finding)
+    if early is not None:
+        return early
     if not finding.references:
         envelope = _envelope(recipients, pairs)
         if envelope:

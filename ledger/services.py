@@ -24,4 +24,4 @@ def recorder_for(cfg: Config, ledger: Ledger | None = None) -> Recorder:
 
 def inspector_for(cfg: Config, ledger: Ledger | None = None) -> Inspector:
     return Inspector(ledger or open_ledger(cfg), hasher_for(cfg), policy_from(cfg), cfg.inbound.max_bytes,
-                     limits_from(cfg))
+                     limits_from(cfg), cfg.inbound.scan_bytes)
