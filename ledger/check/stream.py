@@ -24,14 +24,14 @@ Invariants (the same rules as the strict path in ``extract``):
 
 Costs: memory is bounded whatever the input: a partial-line buffer of at most
 :data:`MAX_LINE` bytes, a few header values of at most :data:`MAX_VALUE`
-characters, and at most ``max_depth`` boundaries (:meth:`Scanner.held`).
+characters, and at most ``max_depth`` boundaries (:meth:`Scanner.held`, never
+above :meth:`Scanner.bound`, under 64 KiB at the default depth).
 Time is linear in the bytes read, which stop at ``cap`` (``inbound.scan_bytes``)
 and as soon as the scan is :attr:`~Scanner.done`.
 """
 
 from __future__ import annotations
 
-import email.message
 import re
 from dataclasses import dataclass, field
 
@@ -41,14 +41,17 @@ from ledger.check.quoted import HeaderBlock
 
 DEFAULT_CAP = 4 * 1024 * 1024
 MAX_LINE = 8 * 1024
-MAX_VALUE = 2000
+MAX_VALUE = 1000
 MAX_NESTED_BOUNCES = 3
-MAX_IDS = 4
+MAX_IDS = 2  # two different IDs in one section already mean "trust neither"
+MAX_BOUNDARY = 200  # RFC 2046 allows 70 characters; longer ones are not followed
 
 _HEADER = re.compile(r"(?P<name>[A-Za-z][A-Za-z0-9_-]{0,60})[ \t]*:[ \t]*(?P<value>.*)")
 _QUOTE = re.compile(r"[ \t]*(?:[>|][ \t]?)*")
 _RETURNED = frozenset({"message/rfc822", "message/global"})
 _HEADERS_ONLY = frozenset({"text/rfc822-headers", "message/rfc822-headers", "message/global-headers"})
+_CTYPE = re.compile(r"[ \t]*([A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+)[ \t]*(?:;|$|\()")
+_BOUNDARY = re.compile(r"(?i);[ \t]*boundary[ \t]*=[ \t]*(?:\"([^\"]*)\"|([^;\s\"]+))")
 _IDENTITY = frozenset({"", "7bit", "8bit", "binary"})
 # The fields a returned section keeps (first value of each): enough to tell an
 # original's header from a bounce's and a prose list (quoted.HeaderBlock).
@@ -86,7 +89,7 @@ class _Section:
             self.value = (self.value + " " + text)[:MAX_VALUE]
 
     def _close(self) -> None:
-        if self.current == "message-id":
+        if self.current == "message-id" and len(self.ids) < MAX_IDS:
             ref = msgid.normalise(self.value)
             if ref and "@" in ref and ref not in self.ids and len(self.ids) < MAX_IDS:
                 self.ids.append(ref)
@@ -108,21 +111,28 @@ class _Container:
 
     boundary: bytes
     level: int
+    delimiter: bytes = b""
+
+    def __post_init__(self) -> None:
+        self.delimiter = b"--" + self.boundary
 
 
 def _content_type(value: str) -> tuple[str, bytes | None]:
-    """(type/subtype, boundary) of a Content-Type value; text/plain when absent or broken."""
-    if not value.strip():
+    """(type/subtype, boundary) of a Content-Type value; text/plain when absent or broken.
+
+    As the stdlib parser reads it: a value without a valid type/subtype is
+    text/plain, the boundary is the (unquoted) ``boundary`` parameter.
+    """
+    match = _CTYPE.match(value)
+    if match is None:
         return "text/plain", None
-    holder = email.message.Message()
-    holder["Content-Type"] = value
-    try:
-        ctype = holder.get_content_type()
-        boundary = holder.get_boundary()
-    except Exception:  # a broken parameter list: as the parser would, read it as plain text
-        return "text/plain", None
-    encoded = boundary.encode("utf-8", "replace") if boundary else None
-    return ctype, encoded if encoded and len(encoded) <= 200 else None
+    ctype = match.group(1).lower()
+    found = _BOUNDARY.search(value, match.end(1))
+    if found is None or not ctype.startswith("multipart/"):
+        return ctype, None
+    boundary = (found.group(1) if found.group(1) is not None else found.group(2)).rstrip()
+    encoded = boundary.encode("utf-8", "replace")
+    return ctype, encoded if 0 < len(encoded) <= MAX_BOUNDARY else None
 
 
 class Scanner:
@@ -186,8 +196,13 @@ class Scanner:
         if room > 0:
             self._line += piece[:room]
 
+    def bound(self) -> int:
+        """The most :meth:`held` can ever be: two sections, the line buffer, the boundaries."""
+        section = (len(_KEPT) + 1) * MAX_VALUE + MAX_IDS * msgid.MAX_ID_LENGTH
+        return MAX_LINE + 2 * section + self.max_depth * MAX_BOUNDARY + 2 * msgid.MAX_ID_LENGTH
+
     def held(self) -> int:
-        """Bytes (and characters) of state held now: bounded by the constants above."""
+        """Bytes (and characters) of state held now: never above :meth:`bound`."""
         sections = self._part.held() + (self._section.held() if self._section else 0)
         return (len(self._line) + sections + sum(len(c.boundary) for c in self._stack)
                 + sum(len(r) for r in self._structured + self._quoted))
@@ -228,7 +243,7 @@ class Scanner:
     def _boundary(self, line: bytes) -> bool:
         """A delimiter line of a known boundary: move to the next part (or close the multipart)."""
         for index in range(len(self._stack) - 1, -1, -1):
-            delimiter = b"--" + self._stack[index].boundary
+            delimiter = self._stack[index].delimiter
             if not line.startswith(delimiter):
                 continue
             rest = line[len(delimiter):]
