@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from ledger.check import Envelope
+from ledger.check import Envelope, Limits
 from ledger.check.detectors.dsn import DsnDetector
 from ledger.check.message import ParsedMessage
 from ledger.record import Recorder, SentMessage
@@ -119,7 +119,7 @@ def test_a_detector_raising_gives_451_not_a_tag(recorder: Recorder, inspector: I
 def test_a_spent_time_budget_gives_451(recorder: Recorder, inspector: Inspector) -> None:
     sent(recorder, "<an-earlier-real-one@example.test>")
     hasty = Inspector(inspector.ledger, inspector.hasher, inspector.policy, inspector.max_bytes,
-                      inspector.limits.__class__(parse_seconds=1e-9))
+                      Limits(parse_seconds=1e-9))
     decision = hasty.inspect(bounce(), padded.padded_dsn("<never-sent@example.test>", ""))
     assert decision.action == "tempfail" and decision.reply is not None and decision.reply[0] == "451"
     assert "time budget spent" in decision.reason

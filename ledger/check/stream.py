@@ -171,6 +171,8 @@ class Scanner:
         self.read += len(chunk)
         start = 0
         while not self._finished:
+            if self._mode == _SKIP and not self._line:
+                start = self._skip_ahead(chunk, start)
             end = chunk.find(b"\n", start)
             if end < 0:
                 self._keep(chunk[start:])
@@ -181,6 +183,17 @@ class Scanner:
             self._overlong = False
             self._handle(line[:-1] if line.endswith(b"\r") else line)
             start = end + 1
+
+    @staticmethod
+    def _skip_ahead(chunk: bytes, start: int) -> int:
+        """The next line start in ``chunk`` that may be a delimiter (skipped content costs a find)."""
+        if chunk.startswith(b"-", start) or start >= len(chunk):
+            return start
+        found = chunk.find(b"\n--", start)
+        if found >= 0:
+            return found + 1
+        last = chunk.rfind(b"\n", start)
+        return last + 1 if last >= 0 else start
 
     def close(self) -> None:
         """The message ended: handle a last line without a line break."""
