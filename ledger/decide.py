@@ -37,6 +37,8 @@ ACCEPT = "accept"
 REJECT = "reject"
 TEMPFAIL = "tempfail"
 TAG = "tag"
+# Reason text of a decision our own side's cut reading made (observe.classify counts it failed).
+OUR_CUT = "the check could not finish"
 
 # Defaults for candidates with no reference and no original recipient, and the
 # per-kind exceptions to unmatched_action: the config's defaults, one source of truth.
@@ -96,7 +98,7 @@ def _finish(
     """Turn a configured action (accept|tag|reject|tempfail) into a Decision."""
     kind, refs = finding.kind, finding.references
     if finding.cut is not None and finding.cut.ours and not matched and action != TEMPFAIL:
-        action, reason = TEMPFAIL, reason + f"; the check could not finish ({finding.cut.value})"
+        action, reason = TEMPFAIL, reason + f"; {OUR_CUT} ({finding.cut.value})"
     if action == REJECT and not finding.form:
         action, reason = TAG, reason + "; only a heuristic matched, so tagged, not rejected"
     if action == REJECT:
@@ -140,8 +142,8 @@ def _cut_short(policy: Policy, finding: Finding) -> Decision | None:
     if finding.cut is None or finding.references:
         return None
     if finding.cut.ours:
-        return _finish(policy, TEMPFAIL, f"the check could not finish ({finding.cut.value}) "
-                       "before any reference was found", finding)
+        return _finish(policy, TEMPFAIL, f"{OUR_CUT} ({finding.cut.value}) before any reference was found",
+                       finding)
     return _finish(policy, unmatched_action(policy, finding.kind),
                    f"the reading was cut ({finding.cut.value}) before any reference was found", finding)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from ledger.decide import ACCEPT, TAG, Decision
+from ledger.decide import ACCEPT, OUR_CUT, TAG, TEMPFAIL, Decision
 
 TAG_PREFIX = "tagged: "
 UNREACHABLE = "ledger unreachable"
@@ -38,4 +38,6 @@ def reason_class(reason: str) -> str:
 
 def failed(decision: Decision) -> bool:
     """True when our side (ledger or code), not the message, decided the outcome."""
+    if decision.action == TEMPFAIL and OUR_CUT in decision.reason:
+        return True  # the time budget was spent, or a detector failed
     return reason_class(decision.reason) in (UNREACHABLE, INTERNAL_ERROR)
