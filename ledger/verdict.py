@@ -102,7 +102,7 @@ class Inspector:
             candidate = screen(envelope.mail_from, [(n, str(v)) for n, v in parsed.message.items()])
         if candidate is None:
             return ordinary()
-        finding = examine(parsed) or Finding("unknown", (), form=False, detector="screen")
+        finding = examine(parsed) or Finding("unknown", (), form=False, detector="screen", cut=parsed.cut)
         if not finding.references and finding.cut in _SCANNABLE:
             finding = self._scanned(finding, raw, scanner, parsed.own_id)
         recipients = [addresses.normalise(r) for r in envelope.recipients]

@@ -125,6 +125,17 @@ def test_a_spent_time_budget_gives_451(recorder: Recorder, inspector: Inspector)
     assert "time budget spent" in decision.reason
 
 
+def test_a_spent_time_budget_gives_451_when_no_detector_recognised_the_candidate(
+        inspector: Inspector) -> None:
+    # A candidate by its headers only (a daemon From, a bounce subject, a real sender)
+    hasty = Inspector(inspector.ledger, inspector.hasher, inspector.policy, inspector.max_bytes,
+                      Limits(parse_seconds=1e-9))
+    raw = (b"From: MAILER-DAEMON@mx.example.com\r\nTo: alice@example.test\r\n"
+           b"Subject: failure notice\r\n\r\nSomething happened.\r\n")
+    decision = hasty.inspect(Envelope("daemon@mx.example.com", [ALICE]), raw)
+    assert decision.candidate and decision.action == "tempfail" and "time budget spent" in decision.reason
+
+
 # -- over the milter protocol ---------------------------------------------------------------
 
 
