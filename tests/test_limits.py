@@ -12,7 +12,10 @@ the milter protocol, and end to end through a real Postfix.
 
 from __future__ import annotations
 
+import json
 import smtplib
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,6 +137,25 @@ def test_a_spent_time_budget_gives_451_when_no_detector_recognised_the_candidate
            b"Subject: failure notice\r\n\r\nSomething happened.\r\n")
     decision = hasty.inspect(Envelope("daemon@mx.example.com", [ALICE]), raw)
     assert decision.candidate and decision.action == "tempfail" and "time budget spent" in decision.reason
+
+
+def test_check_on_the_command_line_answers_as_the_milter(tmp_path: Path, config_file: Path,
+                                                          recorder: Recorder) -> None:
+    sent(recorder, "<an-earlier-real-one@example.test>")
+    sent(recorder, "<real-text@example.test>")
+    files = {"forged.eml": padded.padded_dsn("<never-sent@example.test>", "header"),
+             "real.eml": padded.padded_dsn("<real-text@example.test>", "text")}
+    for name, raw in files.items():
+        (tmp_path / name).write_bytes(raw)
+    result = subprocess.run(
+        [sys.executable, "-m", "ledger", "check", "--json", "--config", str(config_file), "--mail-from", "",
+         "--rcpt", ALICE, *(str(tmp_path / name) for name in files)],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    rows = {Path(row["file"]).name: row for row in map(json.loads, result.stdout.splitlines())}
+    assert rows["forged.eml"]["action"] == "reject" and rows["forged.eml"]["reply"].startswith("550 5.7.1")
+    assert rows["forged.eml"]["references"] == ["never-sent@example.test"]
+    assert rows["real.eml"]["action"] == "accept" and rows["real.eml"]["matched"]
 
 
 # -- over the milter protocol ---------------------------------------------------------------
