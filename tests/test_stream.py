@@ -117,6 +117,14 @@ def test_the_cap_stops_the_scan() -> None:
     assert found.done and found.references() == ["far@example.test"]
 
 
+def test_an_id_cut_by_the_cap_is_not_taken() -> None:
+    raw = report(RETURNED + ORIGINAL + "Message-ID: <cut-here@example.test>\n\nbody\n")
+    end = raw.index(b"ample.test>")
+    assert scan(raw, cap=end).references() == []
+    # the same bytes as a whole message that ends there: its last line counts
+    assert scan(raw[:end]).references() == ["cut-here@ex"]
+
+
 def test_the_scan_is_done_at_the_first_returned_id() -> None:
     raw = padded.padded_dsn("<first@example.test>", "header")
     scanner = Scanner()

@@ -143,8 +143,7 @@ class Scanner:
         self.max_depth = max_depth
         self.read = 0
         self.capped = False
-        self._line = bytearray()
-        self._overlong = False
+        self._line = bytearray()  # the partial line: at most MAX_LINE bytes, the rest dropped
         self._stack: list[_Container] = []
         self._mode = _HEADERS
         self._level = 0  # nesting of returned bounces the current part belongs to
@@ -180,7 +179,6 @@ class Scanner:
             self._keep(chunk[start:end])
             line = bytes(self._line)
             self._line.clear()
-            self._overlong = False
             self._handle(line[:-1] if line.endswith(b"\r") else line)
             start = end + 1
 
@@ -196,7 +194,9 @@ class Scanner:
         return last + 1 if last >= 0 else start
 
     def close(self) -> None:
-        """The message ended: handle a last line without a line break."""
+        """The message ended: handle a last line without a line break (not one the cap cut)."""
+        if self.capped:
+            self._line.clear()
         if self._line and not self._finished:
             line = bytes(self._line)
             self._line.clear()
