@@ -127,6 +127,11 @@ class InboundSettings:
     # chains and DKIM signatures, ~2-20 KiB) all come before the original's body,
     # which is never needed. See conf/sender-ledger.toml.
     max_bytes: int = 128 * 1024
+    # Past max_bytes a candidate is streamed, in constant memory, for the returned
+    # message's header section only (ledger/check/stream.py), up to this many bytes
+    # of the whole message: the original's Message-ID pushed past max_bytes by a
+    # forger's padding is still found.
+    scan_bytes: int = 4 * 1024 * 1024
     max_mime_depth: int = 8
     max_mime_parts: int = 64
     parse_seconds: float = 0.5
@@ -257,6 +262,8 @@ def _validate(cfg: Config) -> None:
         )
     if cfg.inbound.max_bytes < 4096:
         raise ConfigError("inbound.max_bytes: must be at least 4096")
+    if not cfg.inbound.max_bytes <= cfg.inbound.scan_bytes <= 1024 * 1024 * 1024:
+        raise ConfigError("inbound.scan_bytes: must be at least inbound.max_bytes and at most 1 GiB")
     if not 1 <= cfg.inbound.max_mime_depth <= 100:
         raise ConfigError("inbound.max_mime_depth: must be between 1 and 100")
     if not 1 <= cfg.inbound.max_mime_parts <= 10000:

@@ -13,6 +13,13 @@ our users):
 4. else original recipients were found -> the unmatched action too;
 5. else (nothing to check) -> the per-kind ``no_reference`` setting.
 
+Before all of them: a reading that was cut short (``Finding.cut``: byte cap,
+MIME part or depth limit) with no reference found gets the unmatched action
+of its kind, never a tag by ``no_reference`` and never the envelope rescue:
+the sender chooses the size and shape of what we read. A reading cut by our
+own side (time budget spent, a detector failed) tempfails unless a ledger
+entry matched: our fault is never a 550, and never a tag either.
+
 ``reject`` only ever comes out for a recognised backscatter form: a
 heuristic alone is tagged. The ledger could not be asked -> tempfail (or
 accept, if so configured): our fault must never cost a real bounce.
@@ -32,6 +39,8 @@ ACCEPT = "accept"
 REJECT = "reject"
 TEMPFAIL = "tempfail"
 TAG = "tag"
+# Reason text of a decision our own side's cut reading made (observe.classify counts it failed).
+OUR_CUT = "the check could not finish"
 
 
 class Cause(StrEnum):
@@ -50,10 +59,13 @@ class Cause(StrEnum):
     UNREACHABLE = "unreachable"           # the ledger could not be asked: our fault
     INTERNAL_ERROR = "internal error"     # our own bug: our fault
     CATCHING_UP = "catching up"           # records spooled in an outage are not all replayed yet
+    TRUNCATED = "truncated"               # a read limit cut the reading before any reference
+    CHECK_UNFINISHED = "check unfinished"  # the time budget ran out, or a detector failed: our side
 
 
 # Causes that are our side's fault, not the message's: never a 550.
-OUR_FAULT = frozenset({Cause.UNREACHABLE, Cause.INTERNAL_ERROR, Cause.CATCHING_UP})
+OUR_FAULT = frozenset({Cause.UNREACHABLE, Cause.INTERNAL_ERROR, Cause.CATCHING_UP,
+                       Cause.CHECK_UNFINISHED})
 # Refusals that a record still waiting in the outbound spool could overturn.
 LEDGER_DEPENDENT = frozenset({Cause.UNMATCHED, Cause.PARTIAL, Cause.RECIPIENTS_UNMATCHED})
 
@@ -137,6 +149,9 @@ def _finish(
 ) -> Decision:
     """Turn a configured action (accept|tag|reject|tempfail) into a Decision."""
     kind, refs = finding.kind, finding.references
+    if finding.cut is not None and finding.cut.ours and not matched and action != TEMPFAIL:
+        action, cause = TEMPFAIL, Cause.CHECK_UNFINISHED
+        reason += f"; {OUR_CUT} ({finding.cut.value})"
     if action == REJECT and cause in OUR_FAULT:
         action = TEMPFAIL  # our fault never costs a real bounce
     if action == REJECT and not finding.form:
@@ -194,6 +209,17 @@ def _envelope(recipients: Sequence[str], pairs: Mapping[str, Sequence[str]]) -> 
     return f"envelope: the recipient recently wrote to the original's recipient ({named} found)"
 
 
+def _cut_short(policy: Policy, finding: Finding) -> Decision | None:
+    """The answer for a reading cut before any reference was found (None: not that case)."""
+    if finding.cut is None or finding.references:
+        return None
+    if finding.cut.ours:
+        return _finish(policy, TEMPFAIL, Cause.CHECK_UNFINISHED,
+                       f"{OUR_CUT} ({finding.cut.value}) before any reference was found", finding)
+    return _finish(policy, unmatched_action(policy, finding.kind), Cause.TRUNCATED,
+                   f"the reading was cut ({finding.cut.value}) before any reference was found", finding)
+
+
 def decide(
     policy: Policy,
     finding: Finding,
@@ -209,6 +235,9 @@ def decide(
     (sender, recipient) pair with.
     """
     pairs = pairs or {}
+    early = _cut_short(policy, finding)
+    if early is not None:
+        return early
     if not finding.references:
         envelope = _envelope(recipients, pairs)
         if envelope:

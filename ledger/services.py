@@ -33,4 +33,4 @@ def inspector_for(cfg: Config, ledger: Ledger | None = None, spool: Spool | None
                   later: Later | None = None) -> Inspector:
     """The inbound check; ``spool`` and ``later`` as for :class:`ledger.verdict.Inspector`."""
     return Inspector(ledger or open_ledger(cfg), hasher_for(cfg), policy_from(cfg), cfg.inbound.max_bytes,
-                     limits_from(cfg), spool=spool, later=later)
+                     limits_from(cfg), cfg.inbound.scan_bytes, spool=spool, later=later)

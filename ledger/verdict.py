@@ -2,6 +2,10 @@
 
 The inbound milter and ``sender-ledger check`` both call :class:`Inspector`,
 so what the command line says of a file is what the milter would do with it.
+That includes the stream scan past the parse cap (``ledger.check.stream``):
+the milter feeds a :class:`Scanner` from :meth:`Inspector.scanner` as the body
+arrives and hands it over; given only the raw bytes, :meth:`Inspector.inspect`
+runs the same scanner over them, so the same bytes get the same answer.
 """
 
 from __future__ import annotations
@@ -9,11 +13,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from redis.client import Pipeline
 
 from ledger import addresses
-from ledger.check import Candidate, Envelope, Finding, Limits, examine, parse, screen
+from ledger.check import Candidate, Cut, Envelope, Finding, Limits, examine, parse, screen
+from ledger.check.stream import DEFAULT_CAP, Scanner
 from ledger.config import Config
 from ledger.decide import (
     LEDGER_DEPENDENT,
@@ -57,6 +63,10 @@ def limits_from(cfg: Config) -> Limits:
 # Ledger commands handed to someone who writes them later (the observer's bookkeeper).
 Later = Callable[[Callable[[Pipeline], None]], bool]
 
+# Read limits the sender controls: past them the stream scan may still find the original.
+_SCANNABLE = (Cut.BYTES, Cut.PARTS, Cut.DEPTH)
+SCAN_CHUNK = 64 * 1024
+
 
 class Inspector:
     """Decide candidates. ``spool`` (this host's outbound spool, if any) and the
@@ -65,28 +75,51 @@ class Inspector:
     take at once, so a slow write never loses one."""
 
     def __init__(self, ledger: Ledger, hasher: Hasher, policy: Policy, max_bytes: int,
-                 limits: Limits | None = None, spool: Spool | None = None,
-                 later: Later | None = None) -> None:
+                 limits: Limits | None = None, scan_bytes: int = DEFAULT_CAP,
+                 spool: Spool | None = None, later: Later | None = None) -> None:
         self.ledger = ledger
         self.hasher = hasher
         self.policy = policy
         self.max_bytes = max_bytes
+        self.scan_bytes = scan_bytes
         base = limits or Limits()
         self.limits = Limits(max_bytes, base.max_depth, base.max_parts, base.parse_seconds)
         self.spool = spool
         self.later = later
+
+    def scanner(self) -> Scanner:
+        """A stream scanner for one message, to be fed the raw message from its first byte."""
+        return Scanner(self.scan_bytes, self.limits.max_depth)
+
+    def _scanned(self, finding: Finding, raw: bytes, scanner: Scanner | None,
+                 own_id: str | None) -> Finding:
+        """A cut finding without references, with the returned message's ID from the stream scan."""
+        if scanner is None:
+            scanner = self.scanner()
+            for start in range(0, min(len(raw), self.scan_bytes), SCAN_CHUNK):
+                scanner.feed(raw[start:start + SCAN_CHUNK])
+                if scanner.done:
+                    break
+        scanner.close()
+        refs = tuple(r for r in scanner.references() if r != own_id)
+        if not refs:
+            return finding
+        return replace(finding, references=refs, detector=f"{finding.detector}+stream")
 
     @staticmethod
     def screen(mail_from: str, headers: Iterable[tuple[str, str]]) -> Candidate | None:
         return screen(mail_from, headers)
 
     def inspect(self, envelope: Envelope, raw: bytes, candidate: Candidate | None = None,
-                claim: bool = False) -> Decision:
+                scanner: Scanner | None = None, claim: bool = False) -> Decision:
         """Decide one message. ``candidate`` is the header-stage verdict, if known.
 
-        With ``claim`` (the milter) an accepted bounce is counted against its
-        original's budget atomically, as part of the decision; without it
-        (``check``) nothing is written.
+        ``scanner`` is the stream scan of the whole message when the caller
+        holds only a prefix in ``raw`` (the milter past ``max_bytes``); without
+        one, ``raw`` is scanned here when the reading was cut. With ``claim``
+        (the milter) an accepted bounce is counted against its original's
+        budget atomically, as part of the decision; without it (``check``)
+        nothing is written.
         """
         parsed = parse(raw, envelope, limits=self.limits)
         if candidate is None:
@@ -94,7 +127,9 @@ class Inspector:
             candidate = screen(envelope.mail_from, [(n, str(v)) for n, v in parsed.message.items()])
         if candidate is None:
             return ordinary()
-        finding = examine(parsed) or Finding("unknown", (), form=False, detector="screen")
+        finding = examine(parsed) or Finding("unknown", (), form=False, detector="screen", cut=parsed.cut)
+        if not finding.references and finding.cut in _SCANNABLE:
+            finding = self._scanned(finding, raw, scanner, parsed.own_id)
         recipients = [addresses.normalise(r) for r in envelope.recipients]
         wanted: dict[EntryHash, str] = {}
         for rcpt in recipients:

@@ -24,6 +24,7 @@ def test_sample_config_states_the_code_defaults(monkeypatch: pytest.MonkeyPatch)
     cfg = load_config(str(Path(__file__).parent.parent / "conf" / "sender-ledger.toml"))
     assert cfg.inbound.no_reference.as_dict() == NO_REFERENCE_DEFAULTS
     assert cfg.inbound.max_bytes == 128 * 1024
+    assert cfg.inbound.scan_bytes == 4 * 1024 * 1024
     limits = limits_from(cfg)
     assert (limits.max_depth, limits.max_parts, limits.parse_seconds) == (8, 64, 0.5)
 
@@ -50,6 +51,8 @@ def test_one_kind_can_be_overridden(tmp_path: Path) -> None:
         ("[inbound]\nmax_mime_parts = 0\n", "inbound.max_mime_parts"),
         ("[inbound]\nmax_mime_depth = 1000\n", "inbound.max_mime_depth"),
         ("[inbound]\nparse_seconds = 0\n", "inbound.parse_seconds"),
+        ("[inbound]\nscan_bytes = 65536\n", "inbound.scan_bytes"),
+        ("[inbound]\nscan_bytes = \"4M\"\n", "inbound.scan_bytes"),
     ],
 )
 def test_bad_settings_name_the_key(tmp_path: Path, text: str, key: str) -> None:

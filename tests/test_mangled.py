@@ -13,11 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.check import Envelope, Limits, examine, parse, screen
+from ledger.check import Cut, Envelope, Limits, examine, parse, screen
 from ledger.check.detectors import DETECTORS
 from ledger.check.detectors.base import Finding
 from ledger.check.message import ParsedMessage
 from ledger.check.quoted import header_blocks, recipients_in
+from ledger.decide import Policy, decide
 from tests import samples
 
 SEEDS = [samples.qmail(), samples.exim(), samples.exchange_html("Original message headers:"),
@@ -137,10 +138,20 @@ class Exploding:
         raise RuntimeError("bug meets hostile input")
 
 
-def test_a_failing_detector_can_only_tag() -> None:
-    parsed = parse(samples.qmail(), Envelope(mail_from="", recipients=["alice@example.test"]))
+def test_a_failing_detector_tempfails_never_tags() -> None:
+    # Before: the finding after a failure was demoted to a heuristic, so an unmatched
+    # reference (a refusal) came out as a tag (an accept). Our fault must be a 451.
+    rcpts = ["alice@example.test"]
+    parsed = parse(samples.qmail(), Envelope(mail_from="", recipients=rcpts))
     finding = examine(parsed, (Exploding(), *DETECTORS))
-    assert finding is not None and finding.kind == "bounce" and not finding.form
+    assert finding is not None and finding.kind == "bounce" and finding.cut is Cut.FAILED
+    unmatched = decide(Policy(), finding, rcpts, {})
+    assert unmatched.action == "tempfail" and unmatched.reply is not None
+    assert unmatched.reply[:2] == ("451", "4.7.1") and "a detector failed" in unmatched.reason
+    alone = examine(parse(samples.qmail(), Envelope(mail_from="", recipients=rcpts)), (Exploding(),))
+    assert alone is not None and alone.references == ()
+    nothing = decide(Policy(), alone, rcpts, {})
+    assert nothing.action == "tempfail" and nothing.reply is not None and nothing.reply[0] == "451"
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,

@@ -198,7 +198,7 @@ import sys
 from ledger.verdict import Inspector
 
 
-def broken(self, envelope, raw, candidate=None, **options):
+def broken(self, *args, **options):
     raise RuntimeError("injected fault inside inspection")
 
 

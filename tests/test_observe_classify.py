@@ -53,6 +53,20 @@ def test_decision_fields_separate_matched_unmatched_and_failed() -> None:
                                     "dsn", cause=Cause.UNMATCHED, outcome="reject"))[1] == "unmatched"
 
 
+def test_our_own_cut_reading_counts_as_failed_a_cut_by_the_sender_as_unmatched() -> None:
+    from ledger.check.detectors.base import Finding
+    from ledger.check.message import Cut
+    from ledger.decide import Policy, decide
+
+    for cut in (Cut.TIME, Cut.FAILED):
+        for refs in ((), ("orig@example.test",)):
+            decision = decide(Policy(), Finding("dsn", refs, cut=cut), ["alice@example.test"], {})
+            assert decision.action == "tempfail" and failed(decision)
+            assert decision_fields(decision)[1] == "failed"
+    sender = decide(Policy(), Finding("dsn", (), cut=Cut.BYTES), ["alice@example.test"], {})
+    assert sender.action == "reject" and decision_fields(sender)[1] == "unmatched"
+
+
 def test_parse_since() -> None:
     now = 1_000_000.0
     assert parse_since("30m", now) == now - 1800

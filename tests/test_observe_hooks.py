@@ -250,16 +250,16 @@ def redis_dump(client: redis.Redis) -> bytes:
 
 def test_an_envelope_accept_leaves_no_address_in_clear(config: Config, redis_client: redis.Redis,
                                                        recorder: Recorder, inspector: Inspector) -> None:
-    """The envelope check's reason names the address that bounced; Redis must not keep it."""
+    """An envelope accept: neither its reason nor anything Redis keeps names an address."""
     recorder.record(sent("orig-9@example.test"))  # alice wrote to bob@fail.test
     no_reference = dsn("orig-9@example.test").split(b"--B\r\nContent-Type: text/rfc822-headers")[0]
     decision = inspector.inspect(bounce_envelope(), no_reference + b"--B--\r\n")
     assert decision.matched and decision.reason.startswith("envelope: ")
-    assert "bob@fail.test" in decision.reason  # for the log line and the trace header
+    assert "bob@" not in decision.reason and "alice@" not in decision.reason
     assert observer_for(config, redis_client).decided(bounce_envelope(), decision, 0.002)
     dump = redis_dump(redis_client)
     assert b"envelope" in dump  # the counters and the log entry were written
     assert b"bob@" not in dump and b"alice@" not in dump
     [entry] = decision_log.read(redis_client, "sl")
-    assert entry.reason.startswith("envelope: the recipient recently wrote to h:")
-    assert entry.reason.endswith("@fail.test")  # observe.log_addresses = domain
+    assert entry.reason.startswith("envelope: the recipient recently wrote to")
+    assert entry.cause == "envelope"

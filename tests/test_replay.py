@@ -299,3 +299,22 @@ def test_sigterm_mid_replay_deletes_the_scratch_namespace(tmp_path: Path, config
             proc.kill()
             proc.wait(5)
     assert not [k for k in redis_client.scan_iter(count=1000) if b"-replay-" in k]
+
+
+def test_replay_reads_as_far_as_the_milter_and_refuses_padded_forgeries(
+        tmp_path: Path, config_file: Path, live: Ledger, capsys: pytest.CaptureFixture[str]) -> None:
+    # Before: replay read received mail only up to max_bytes, so a forgery padded past it came
+    # out as "no reference" (here: rescued by the envelope check, alice did write to bob).
+    from tests import padded
+
+    sent_box = write_mbox(tmp_path / "Sent", [sent("real-padded@example.test")])
+    received = write_maildir(tmp_path / "Maildir", [
+        padded.padded_dsn("<real-padded@example.test>", "text", failed="bob@elsewhere.test"),
+        padded.padded_dsn("<forged-padded@example.test>", "header", failed="bob@elsewhere.test"),
+    ])
+    assert main(["replay", "--config", str(config_file), "--json", "--sent", str(sent_box),
+                 "--received", str(received)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    summary = {(s["kind"], s["action"]): s["count"] for s in result["summary"]}
+    assert summary == {("dsn", "accept"): 1, ("dsn", "reject"): 1}
+    assert [r["references"] for r in result["refused"]] == [["forged-padded@example.test"]]

@@ -13,7 +13,7 @@ from dataclasses import replace
 from ledger import addresses
 from ledger.check.candidate import Candidate, screen
 from ledger.check.detectors import DETECTORS, Detector, Finding
-from ledger.check.message import Envelope, Limits, ParsedMessage, parse
+from ledger.check.message import Cut, Envelope, Limits, ParsedMessage, parse
 
 log = logging.getLogger("sender-ledger.check")
 
@@ -21,9 +21,12 @@ log = logging.getLogger("sender-ledger.check")
 def examine(message: ParsedMessage, detectors: tuple[Detector, ...] = DETECTORS) -> Finding | None:
     """The first detector's finding, cleaned: never the bounce's own ID, never our own user.
 
-    A detector that fails on hostile input is skipped; a finding reached after
-    such a failure is demoted to a heuristic, so our own fault can never cause
-    a rejection.
+    The finding carries why the reading stopped short (``message.cut``). A
+    detector that fails on hostile input is skipped and the finding is marked
+    ``Cut.FAILED``: our own fault then answers tempfail (or accept on a
+    ledger match), never a rejection and never a tag (which would let the
+    failure turn a refusal into an accept). Nothing found after a failure is
+    still a finding, of kind ``unknown``.
     """
     own = message.own_id
     ours = {addresses.normalise(r) for r in message.envelope.recipients}
@@ -34,13 +37,15 @@ def examine(message: ParsedMessage, detectors: tuple[Detector, ...] = DETECTORS)
         except Exception:  # a bug meeting bad input: log it, go on, never reject because of it
             log.exception("detector %s failed", getattr(detector, "name", detector))
             failed = True
+            message.mark_cut(Cut.FAILED)
             continue
         if finding is not None:
             refs = tuple(r for r in finding.references if r != own)
             rcpts = tuple(r for r in finding.recipients_of_original if r and r not in ours)
-            return replace(finding, references=refs, recipients_of_original=rcpts,
-                           form=finding.form and not failed)
+            return replace(finding, references=refs, recipients_of_original=rcpts, cut=message.cut)
+    if failed:
+        return Finding("unknown", (), form=False, detector="failed", cut=message.cut)
     return None
 
 
-__all__ = ["Candidate", "Envelope", "Finding", "Limits", "ParsedMessage", "examine", "parse", "screen"]
+__all__ = ["Candidate", "Cut", "Envelope", "Finding", "Limits", "ParsedMessage", "examine", "parse", "screen"]

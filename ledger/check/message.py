@@ -4,7 +4,9 @@ Parsing is the one place where hostile input meets our code, so everything
 here is capped: how many bytes are parsed, how many MIME parts (and so how
 deep they nest) the parser may build, how much decoded text a part may yield,
 and how long the detectors may spend. A message past a limit is examined on
-what was read.
+what was read, and *why* the reading stopped is kept (:class:`Cut`): the
+decision never gives a cut reading a milder answer than an unmatched
+reference, because the sender chooses the size and shape of what we read.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 
 from ledger import addresses, msgid
 
@@ -35,6 +38,26 @@ _HTML_PRE = re.compile(r"(?is)(<pre\b.*?</pre\s*>)")
 _SOURCE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
 _LINE_START_SPACE = re.compile(r"\n[ \t]+(?=\S)")
 _HTML_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9:-]{0,30}(?:\s[^<>]{0,2000})?/?>")
+
+
+class Cut(Enum):
+    """Why the reading of a candidate stopped before its end (the value is for reasons).
+
+    The attacker writes the returned original, so a read limit is a lever:
+    a cut reading must never earn a milder answer than an unmatched
+    reference. The time budget and a failing detector are our own side's
+    doing (:attr:`ours`): those answer tempfail, never reject.
+    """
+
+    BYTES = "byte cap"
+    PARTS = "MIME part limit"
+    DEPTH = "MIME depth limit"
+    TIME = "time budget spent"
+    FAILED = "a detector failed"
+
+    @property
+    def ours(self) -> bool:
+        return self in (Cut.TIME, Cut.FAILED)
 
 
 @dataclass(frozen=True)
@@ -153,6 +176,7 @@ class ParsedMessage:
     message: email.message.Message
     envelope: Envelope
     truncated: bool = False
+    cut: Cut | None = None  # why ``truncated`` (our own side's causes win over read limits)
     limits: Limits = field(default_factory=Limits)
     deadline: float = field(default_factory=lambda: time.monotonic() + PARSE_SECONDS)
     _text: str | None = field(default=None, repr=False)
@@ -177,10 +201,16 @@ class ParsedMessage:
     def content_type(self) -> str:
         return self.message.get_content_type()
 
+    def mark_cut(self, cut: Cut) -> None:
+        """Note that the reading stopped short, and why (the first cause of our own wins)."""
+        self.truncated = True
+        if self.cut is None or (cut.ours and not self.cut.ours):
+            self.cut = cut
+
     def expired(self) -> bool:
         """True once the time bound is spent; detectors then stop where they are."""
         if time.monotonic() > self.deadline:
-            self.truncated = True
+            self.mark_cut(Cut.TIME)
             return True
         return False
 
@@ -205,7 +235,7 @@ class ParsedMessage:
         seen = 0
         while stack and not self.expired():
             if seen >= self.limits.max_parts:
-                self.truncated = True
+                self.mark_cut(Cut.PARTS)
                 break
             depth, part = stack.pop()
             seen += 1
@@ -213,7 +243,7 @@ class ParsedMessage:
             if not part.is_multipart():
                 continue
             if depth >= self.limits.max_depth:
-                self.truncated = True  # decided on what was read above this depth
+                self.mark_cut(Cut.DEPTH)  # decided on what was read above this depth
                 continue
             if part.get_content_maintype() == "message" and not into_attached:
                 continue
@@ -270,14 +300,14 @@ class ParsedMessage:
         return self._lower
 
 
-def bounded_input(raw: bytes, limits: Limits) -> tuple[bytes, bool]:
-    """The prefix of ``raw`` the parser may see: at most max_bytes and max_parts parts."""
+def bounded_input(raw: bytes, limits: Limits) -> tuple[bytes, Cut | None]:
+    """The prefix of ``raw`` the parser may see (at most max_bytes and max_parts parts), and the cut."""
     data = raw[: limits.max_bytes]
-    truncated = len(raw) > limits.max_bytes
+    cut = Cut.BYTES if len(raw) > limits.max_bytes else None
     for count, match in enumerate(_CONTENT_TYPE_LINE.finditer(data), start=1):
         if count > limits.max_parts:
-            return data[: match.start()], True
-    return data, truncated
+            return data[: match.start()], Cut.PARTS
+    return data, cut
 
 
 def parse(raw: bytes, envelope: Envelope | None = None, max_bytes: int | None = None,
@@ -287,11 +317,14 @@ def parse(raw: bytes, envelope: Envelope | None = None, max_bytes: int | None = 
     if max_bytes is not None:
         limits = Limits(max_bytes, limits.max_depth, limits.max_parts, limits.parse_seconds)
     started = time.monotonic()
-    data, truncated = bounded_input(raw, limits)
+    data, cut = bounded_input(raw, limits)
     try:
         message = email.message_from_bytes(data, policy=email.policy.compat32)
-    except Exception:  # RecursionError on pathological nesting, or worse: read nothing
+    except Exception:  # RecursionError on pathological nesting, or worse: read nothing (our fault)
         message = email.message.Message()
-        truncated = True
-    return ParsedMessage(message=message, envelope=envelope or Envelope(), truncated=truncated,
-                         limits=limits, deadline=started + limits.parse_seconds)
+        cut = Cut.FAILED
+    parsed = ParsedMessage(message=message, envelope=envelope or Envelope(),
+                           limits=limits, deadline=started + limits.parse_seconds)
+    if cut is not None:
+        parsed.mark_cut(cut)
+    return parsed

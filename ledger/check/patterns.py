@@ -57,6 +57,26 @@ BOUNCE_SUBJECT = re.compile(
     re.IGNORECASE,
 )
 
+# Lines after which a text bounce quotes the returned message, header block first (qmail,
+# Exim, Sendmail, Postfix, OpenSMTPD, IMail, Exchange in its languages, Oracle's excerpt).
+# For lower-cased text; the stream scanner (check/stream.py) tests lines of at most
+# COPY_MARKER_LINE characters, since a marker is a line of its own.
+COPY_MARKER = re.compile(
+    r"below this line is a copy of the message|enclosed are the original headers|"
+    r"this is a copy of the message|below is a copy of the original message|"
+    r"(?:original|unsent|returned|undelivered) (?:message|mail)(?: header)?s? follows?|"
+    r"message headers? follows?|original message headers|headers of the original message|"
+    r"relates to a message you sent with the following header fields|"
+    r"^-{2,} ?original message ?-{2,}$|^(?:the )?(?:original )?message headers?:?$|"
+    r"en-t[êe]tes? (?:du|de) message d'origine|urspr[üu]ngliche nachrichtenkopfzeilen|"
+    r"kopfzeilen der urspr[üu]nglichen nachricht|encabezados (?:del|de) mensaje original|"
+    r"intestazioni (?:originali del messaggio|del messaggio originale)|"
+    r"cabe[çc]alhos (?:da|de) mensagem original|oorspronkelijke berichtkoppen|"
+    r"headers van (?:het )?oorspronkelijke? bericht|ursprungliga meddelande(?:huvuden|rubriker)|"
+    r"元のメッセージ\s?ヘッダー"
+)
+COPY_MARKER_LINE = 200
+
 # Autoreply subjects start with the marker ("Out of Office: <original subject>").
 AUTOREPLY_SUBJECT = re.compile(
     r"^\s*(?:\[[^\]]{0,40}\]\s*)?(?:"

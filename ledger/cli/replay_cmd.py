@@ -68,12 +68,13 @@ def _sigterm_interrupts() -> Iterator[None]:
 def run(args: argparse.Namespace) -> int:
     from ledger import services
     from ledger.record import Recorder
-    from ledger.verdict import Inspector, policy_from
+    from ledger.verdict import Inspector, limits_from, policy_from
 
     cfg = config_from(args)
     try:
         sent_boxes = [Mailbox(p, 64 * 1024) for p in args.sent]
-        received_boxes = [Mailbox(p, cfg.inbound.max_bytes) for p in args.received]
+        # Read as far as the inbound milter does (its stream scan goes on past max_bytes).
+        received_boxes = [Mailbox(p, cfg.inbound.scan_bytes) for p in args.received]
     except MailboxError as exc:
         raise CommandError(str(exc)) from None
     live = services.open_ledger(cfg)
@@ -81,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     scratch = ScratchLedger.create(live.client, cfg.redis.namespace, cfg.ledger.lifetime_days,
                                    cfg.ledger.bucket_bits)
     hasher = services.hasher_for(cfg)
-    inspector = Inspector(scratch, hasher, policy_from(cfg), cfg.inbound.max_bytes)
+    inspector = Inspector(scratch, hasher, policy_from(cfg), cfg.inbound.max_bytes, limits_from(cfg),
+                          cfg.inbound.scan_bytes)
     job = Replay(Recorder(scratch, hasher), inspector, scratch, _headers,
                  lambda raw: sent_message(raw, None, []), lambda raw: _envelope(raw, args.rcpt))
     show = args.progress or sys.stderr.isatty()
@@ -131,7 +133,7 @@ def _print(report: ReplayReport) -> None:
           + (f", {not_recorded} not recorded" if not_recorded else ""))
     for reason, count in report.not_recorded.most_common():
         print(f"  {count:6d}  {reason}")
-    partly = f" ({report.truncated} longer than inbound.max_bytes, read in part)" if report.truncated else ""
+    partly = f" ({report.truncated} longer than inbound.scan_bytes, read in part)" if report.truncated else ""
     print(f"received: {report.received} message(s) decided{partly}")
     print(f"  {'kind':<12} {'action':<9} {'count':>7}")
     for (kind, action), count in sorted(report.summary.items()):

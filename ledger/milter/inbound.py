@@ -1,9 +1,12 @@
 """Inbound milter: refuse backscatter at the MX during the SMTP transaction.
 
 Ordinary mail is accepted at end of headers, before a single body byte is
-sent to us. A candidate's body is read (up to ``inbound.max_bytes``) and the
-verdict is given at end of DATA, so a sender-verification callout (which stops
-after RCPT) never sees one.
+sent to us. A candidate's body is kept up to ``inbound.max_bytes``; past that
+it is only fed to a stream scanner (constant memory) that looks for the
+returned message's Message-ID, until the scan is done or ``inbound.scan_bytes``
+is reached, and then the MTA is told to skip the rest. The verdict is given at
+end of DATA, so a sender-verification callout (which stops after RCPT) never
+sees one.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import time
 import Milter
 
 from ledger.check import Candidate, Envelope
+from ledger.check.stream import Scanner
 from ledger.decide import REJECT, TEMPFAIL, internal_error, ordinary
 from ledger.observe import Observer
 from ledger.verdict import Inspector, log_decision
@@ -35,6 +39,7 @@ class InboundMilter(Milter.Base):
         self.headers: list[tuple[str, bytes]] = []
         self.body_chunks: list[bytes] = []
         self.body_size = 0
+        self.scanner: Scanner | None = None
         self.candidate: Candidate | None = None
         self.trace_headers_seen = 0
 
@@ -82,7 +87,16 @@ class InboundMilter(Milter.Base):
         if room > 0:
             self.body_chunks.append(chunk[:room])
         self.body_size += len(chunk)
-        if self.body_size >= self.inspector.max_bytes and getattr(self, "_protocol", 0) & Milter.P_SKIP:
+        if self.body_size < self.inspector.max_bytes:
+            return Milter.CONTINUE
+        if self.scanner is None:
+            # Past the parse cap: the scan starts from the first byte, then only streams.
+            self.scanner = self.inspector.scanner()
+            self.scanner.feed(self._raw_message())
+            self.scanner.feed(chunk[max(room, 0):])
+        else:
+            self.scanner.feed(chunk)
+        if self.scanner.done and getattr(self, "_protocol", 0) & Milter.P_SKIP:
             # Enough read: a bounce returning a 20 MB original need not cross the socket.
             return Milter.SKIP
         return Milter.CONTINUE
@@ -98,7 +112,7 @@ class InboundMilter(Milter.Base):
             # claim=True: an accepted bounce takes its unit of the original's budget
             # atomically, as part of the decision (two racing bounces cannot both take the last).
             decision = self.inspector.inspect(self.envelope, self._raw_message(), self.candidate,
-                                              claim=True)
+                                              self.scanner, claim=True)
         except Exception:  # our bug must never cost a real bounce: tempfail
             log.exception("qid=%s inspection failed", self.envelope.queue_id)
             decision = internal_error()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from ledger.check.message import ParsedMessage
+from ledger.check.message import Cut, ParsedMessage
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,10 @@ class Finding:
     backscatter *form* (which may justify a rejection); False when only a
     heuristic fired (which may at most tag). ``recipients_of_original`` are
     the normalised addresses the original was sent to, when the message
-    states them (for the envelope check).
+    states them (for the envelope check). ``cut`` says why the reading of the
+    message stopped short (None: it was read whole); decide turns a cut
+    reading without a reference into the unmatched answer, or a tempfail when
+    the cut was our own side's (time budget, failing detector).
     """
 
     kind: str
@@ -27,6 +30,7 @@ class Finding:
     form: bool = True
     detector: str = ""
     recipients_of_original: tuple[str, ...] = ()
+    cut: Cut | None = None
 
 
 class Detector(Protocol):
