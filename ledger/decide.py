@@ -4,6 +4,11 @@ Pure logic, no I/O: every branch is a unit test. The rules, in the order of
 docs/policy.md, which also states the defaults (R = the envelope recipients,
 our users):
 
+0. a reading cut short (``Finding.cut``) before any reference was found:
+   by a read limit the sender controls (byte cap, MIME part or depth limit)
+   -> the unmatched action of its kind, never a tag by ``no_reference`` and
+   never the envelope rescue; by our own side (time budget spent, a detector
+   failed) -> tempfail unless a ledger entry matched;
 1. a reference of the original is in the ledger for every R, within its
    bounce budget -> accept (with a trace header);
 2. else references were found -> the configured unmatched action (the
@@ -13,12 +18,9 @@ our users):
 4. else original recipients were found -> the unmatched action too;
 5. else (nothing to check) -> the per-kind ``no_reference`` setting.
 
-Before all of them: a reading that was cut short (``Finding.cut``: byte cap,
-MIME part or depth limit) with no reference found gets the unmatched action
-of its kind, never a tag by ``no_reference`` and never the envelope rescue:
-the sender chooses the size and shape of what we read. A reading cut by our
-own side (time budget spent, a detector failed) tempfails unless a ledger
-entry matched: our fault is never a 550, and never a tag either.
+Step 0 exists because the sender chooses the size and shape of what we read;
+our own fault is never a 550, and never a tag either. Every decision carries
+a :class:`Cause` from a fixed set (the table in docs/policy.md).
 
 ``reject`` only ever comes out for a recognised backscatter form: a
 heuristic alone is tagged. The ledger could not be asked -> tempfail (or

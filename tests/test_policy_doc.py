@@ -116,7 +116,7 @@ def test_the_corpus_expectations_come_from_the_documented_defaults() -> None:
 def test_the_documented_budget_and_steps_match_the_code() -> None:
     assert "max(1, recorded recipients) x ledger.matches_per_recipient" in TEXT
     steps = re.findall(r"^(\d)\. ", TEXT, re.M)
-    assert steps == ["1", "2", "3", "4", "5"]
+    assert steps == ["0", "1", "2", "3", "4", "5"]
     docstring = decide.__doc__ or ""
     assert "docs/policy.md" in docstring
     assert re.findall(r"^(\d)\. ", docstring, re.M) == steps
@@ -140,3 +140,12 @@ def test_nothing_cites_a_document_outside_the_repository() -> None:
     assert not offending, "\n".join(offending)
     for cited in ("docs/policy.md", "docs/redis-layout.md"):
         assert (ROOT / cited).is_file()
+
+
+def test_the_documented_causes_are_the_code_causes() -> None:
+    from ledger.decide import Cause
+
+    table = TEXT.split("## Causes", 1)[1].split("\n## ", 1)[0]
+    documented = {row.split("|")[1].strip() for row in table.splitlines()
+                  if row.startswith("| ") and not row.startswith("| cause") and "---" not in row}
+    assert documented == {str(c) for c in Cause}
