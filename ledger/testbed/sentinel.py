@@ -13,7 +13,6 @@ Cost: five processes; bring-up about a second once the replica has synced.
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import redis
@@ -169,12 +168,12 @@ class SentinelSet:
             client.execute_command("SENTINEL", "FAILOVER", self.master_name)
         return master
 
-    def wait_new_master(self, old: RedisServer, timeout: float = 30) -> tuple[RedisServer, float]:
-        """Wait until every sentinel names a master other than ``old``; returns it and when."""
+    def wait_new_master(self, old: RedisServer, timeout: float = 30) -> RedisServer:
+        """Wait until every sentinel names a master other than ``old``; returns it."""
         def moved() -> bool:
             named = [self.named_master(s) for s in self.sentinels]
             return all(n is not None and n is not old for n in named)
         wait_for(moved, timeout, f"the sentinels to name a master other than {old.port}")
         master = self.named_master()
         assert master is not None
-        return master, time.monotonic()
+        return master
