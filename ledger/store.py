@@ -193,9 +193,7 @@ class Ledger:
                 pipe.expireat(key, self.expires_at(day))
             if extra is not None:
                 extra(pipe)
-            if self.wait_replicas:
-                # Last, so it covers every write before it on this connection.
-                pipe.wait(self.wait_replicas, self.wait_timeout_ms)
+            confirm = self.queue_confirmation(pipe)
             results = pipe.execute(raise_on_error=extra is None)
         except redis.RedisError as exc:
             raise LedgerUnavailable(str(exc)) from exc
@@ -203,8 +201,8 @@ class Ledger:
         for reply in results[:own]:
             if isinstance(reply, Exception):
                 raise LedgerUnavailable(str(reply))
-        if self.wait_replicas:
-            self._check_confirmed(results[-1])
+        if confirm:
+            self.check_confirmed(results[-1])
         replies = iter(results)
         new = 0
         for fields in keys.values():
@@ -212,7 +210,16 @@ class Ledger:
             next(replies)  # the EXPIREAT reply
         return new
 
-    def _check_confirmed(self, reply: object) -> None:
+    def queue_confirmation(self, pipe: Pipeline) -> bool:
+        """Queue ``WAIT`` (with ``wait_replicas``) last on a pipeline of writes; False if off.
+
+        Last, because it covers every write before it on the same connection.
+        """
+        if self.wait_replicas:
+            pipe.wait(self.wait_replicas, self.wait_timeout_ms)
+        return bool(self.wait_replicas)
+
+    def check_confirmed(self, reply: object) -> None:
         """The WAIT reply: how many replicas hold everything written so far."""
         if isinstance(reply, Exception):
             raise LedgerUnavailable(f"WAIT failed: {reply}")

@@ -23,6 +23,7 @@ import redis
 
 from ledger.config import Config
 from ledger.hashing import Hasher
+from ledger.observe import dump
 from ledger.record import SentMessage
 from ledger.services import open_ledger, recorder_for
 from ledger.store import Ledger, LedgerUnavailable, connect, today
@@ -62,6 +63,26 @@ def test_a_record_no_replica_confirms_raises_ledger_unavailable(redis_server: Re
     with pytest.raises(LedgerUnavailable, match="not confirmed on 1 replicas"):
         lonely.record([entry])
     assert Ledger(redis_client).record([entry]) == 0  # the write itself happened: HSETNX, idempotent
+
+
+def test_an_import_no_replica_confirms_raises_ledger_unavailable(redis_client: redis.Redis) -> None:
+    source = Ledger(redis_client)
+    source.record([HASHER.message(f"imp-{i}@example.test", "alice@example.test") for i in range(5)])
+    lines = list(dump.export_lines(source, HASHER))
+    redis_client.flushall()
+    lonely = Ledger(redis_client, wait_replicas=1, wait_timeout_ms=50)
+    with pytest.raises(LedgerUnavailable, match="not confirmed on 1 replicas"):
+        dump.import_entries(lonely, dump.read_entries(lines, HASHER, "export"))
+
+
+def test_a_master_with_min_replicas_to_write_refuses_and_the_record_says_so(tmp_path: Path) -> None:
+    """conf/redis-ledger.conf's commented guard for Sentinel sets, on a master left alone."""
+    server = RedisServer(tmp_path / "guarded", extra=("--min-replicas-to-write", "1")).start()
+    try:
+        with pytest.raises(LedgerUnavailable, match="NOREPLICAS"):
+            Ledger(connect(server.url)).record([HASHER.message("g@example.test", "alice@example.test")])
+    finally:
+        server.stop()
 
 
 def test_records_reported_written_survive_a_planned_switchover(sentinel_set: SentinelSet,
