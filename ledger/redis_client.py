@@ -19,9 +19,12 @@ Invariants on Sentinel:
 * That alone does not make a write safe (one may be in flight while the
   master changes). Only ``WAIT`` does: see ``Ledger(wait_replicas=...)``.
 
-Costs: resolving the master asks every sentinel (one round trip each), but
-only when a connection is opened and once per ``POLL_SECONDS`` in the watcher;
-commands themselves pay nothing.
+Costs: resolving the master asks every sentinel (one round trip each; a
+sentinel host that is down costs ``connect_timeout``), but only when a
+connection is opened and once per ``POLL_SECONDS`` in the watcher; commands
+themselves pay nothing. Reads are not confirmed: for up to one poll after a
+switchover a lookup may still be served by the old master, which holds
+everything recorded until the switch.
 """
 
 from __future__ import annotations

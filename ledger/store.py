@@ -42,9 +42,10 @@ from redis.client import Pipeline
 from redis.exceptions import NoScriptError
 
 from ledger.hashing import MESSAGE, EntryHash
-from ledger.redis_client import client_for, connect
 
-__all__ = ["Ledger", "LedgerUnavailable", "Match", "client_for", "connect", "today"]
+# Re-exported: the connection code moved to ledger.redis_client, callers import it from here too.
+from ledger.redis_client import client_for as client_for
+from ledger.redis_client import connect as connect
 
 SECONDS_PER_DAY = 86400
 RECIPIENT_CAP = 127

@@ -28,6 +28,7 @@ from ledger.record import SentMessage
 from ledger.services import open_ledger, recorder_for
 from ledger.store import Ledger, LedgerUnavailable, connect, today
 from ledger.testbed import RedisServer, SentinelSet, free_port
+from ledger.testbed.procs import wait_for
 from ledger.testbed.sentinel import SentinelProcess
 from tests.conftest import SECRET, write_config
 
@@ -146,6 +147,8 @@ def test_a_pooled_client_follows_the_switch_before_the_old_master_is_demoted(
     assert direct(old).info("replication")["role"] == "master", "too late: old master already demoted"
     assert on(new, ledger, after, cfg), "the record went to the replaced master"
     assert not on(old, ledger, after, cfg)
+    watch = ledger.client.sentinel_watch  # type: ignore[attr-defined]
+    wait_for(lambda: watch.switches >= 1, 15, "the watcher to hear +switch-master")
 
 
 def test_a_sentinel_that_missed_the_fail_over_is_not_trusted(sentinel_set: SentinelSet, config: Config,
