@@ -52,6 +52,7 @@ class Outcome:
     recorded_qids: set[str]
     old_master: RedisServer  # the master the fault took away
     errors: list[str]
+    readonly: int  # READONLY errors the milters logged during the run (for the summary)
 
     def of(self, kind: str) -> list[load.Job]:
         return [j for j in self.jobs if j.kind == kind]
@@ -64,7 +65,8 @@ class Outcome:
         tries = [len(j.answers) for j in self.of(load.REAL_DSN)]
         return (f"{len(self.jobs)} messages; answers per kind {codes}; outbound 250 {len(sent)}, "
                 f"logged recorded {len(sent) - len(unrecorded)}, not confirmed {len(unrecorded)}; "
-                f"real DSN tries max {max(tries)}; client errors {len(self.errors)}")
+                f"real DSN tries max {max(tries)}; client errors {len(self.errors)}; "
+                f"READONLY in milter logs {self.readonly}")
 
 
 def _count(jobs: list[load.Job]) -> dict[int, int]:
@@ -103,6 +105,7 @@ def faulty_run(site: PrivateSite, tag: str, fault: str, outbound: int, dsns: int
     sset = site.sentinel_set
     sset.wait_settled(SETTLE_SECONDS)
     before = record_first(site, f"{tag}-before", dsns)
+    offsets = [len(m.log_text()) for m in (site.outbound, site.inbound)]
     run = load.Run(load.mixed(tag, before, outbound, forged, plain), site.postfix.mx_port,
                    site.postfix.submission_port)
     faulted: list[RedisServer] = []
@@ -118,7 +121,10 @@ def faulty_run(site: PrivateSite, tag: str, fault: str, outbound: int, dsns: int
 
     run.run(inject)
     sset.wait_settled(SETTLE_SECONDS)
-    return Outcome(run.jobs, load.recorded_queue_ids(site.outbound.log_text()), faulted[0], run.errors)
+    readonly = sum(m.log_text()[o:].count("READONLY") for m, o in zip((site.outbound, site.inbound),
+                                                                          offsets, strict=True))
+    return Outcome(run.jobs, load.recorded_queue_ids(site.outbound.log_text()), faulted[0], run.errors,
+                   readonly)
 
 
 @pytest.fixture(scope="module")
