@@ -113,6 +113,11 @@ class SentinelSet:
                 return self.server_on(int(str(state["port"])))
         return None
 
+    def config_epoch(self) -> int:
+        """The newest configuration epoch any sentinel knows (each fail-over raises it)."""
+        states = [self._state(s) for s in self.sentinels]
+        return max((int(str(st.get("config-epoch", 0))) for st in states if st), default=0)
+
     def server_on(self, port: int) -> RedisServer | None:
         return next((s for s in self.servers if s.port == port), None)
 
