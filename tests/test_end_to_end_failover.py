@@ -104,6 +104,7 @@ def faulty_run(site: PrivateSite, tag: str, fault: str, outbound: int, dsns: int
                plain: int) -> Outcome:
     sset = site.sentinel_set
     sset.wait_settled(SETTLE_SECONDS)
+    confirmed_write(site)
     before = record_first(site, f"{tag}-before", dsns)
     offsets = [len(m.log_text()) for m in (site.outbound, site.inbound)]
     run = load.Run(load.mixed(tag, before, outbound, forged, plain), site.postfix.mx_port,

@@ -56,10 +56,13 @@ class SentinelSet:
                  failover_timeout_ms: int = 6000) -> None:
         self.workdir = workdir
         self.master_name = master_name
-        self.servers = [RedisServer(workdir / f"redis{i}", free_port()) for i in range(1 + replicas)]
+        # A full resync starts at once, not after Redis' default 5 s wait for more replicas.
+        fast_sync = ("--repl-diskless-sync-delay", "0")
+        self.servers = [RedisServer(workdir / f"redis{i}", free_port(), fast_sync)
+                        for i in range(1 + replicas)]
         first = self.servers[0]
         for replica in self.servers[1:]:
-            replica.extra = ("--replicaof", "127.0.0.1", str(first.port))
+            replica.extra = (*fast_sync, "--replicaof", "127.0.0.1", str(first.port))
         self.sentinels = [
             SentinelProcess(workdir / f"sentinel{i}", master_name, first.port, sentinels // 2 + 1,
                             down_after_ms, failover_timeout_ms)
@@ -123,7 +126,11 @@ class SentinelSet:
 
     def settled(self) -> bool:
         """Every sentinel names the same master, up, that reports itself master, with
-        every other node attached to it as a replica in sync, and sees the other sentinels."""
+        every other node attached to it as a replica in sync, and sees the other sentinels.
+
+        A replica just resynced may not acknowledge writes for up to a second more (the
+        master waits for its first REPLCONF ACK): tests that need WAIT to succeed probe it.
+        """
         names = set()
         for sentinel in self.sentinels:
             state = self._state(sentinel)
@@ -135,7 +142,12 @@ class SentinelSet:
         if len(names) != 1:
             return False
         master = self.server_on(names.pop())
-        if master is None or self._info(master).get("role") != "master":
+        if master is None:
+            return False
+        info = self._info(master)
+        online = [v for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)
+                  and v.get("state") == "online"]
+        if info.get("role") != "master" or len(online) < len(self.servers) - 1:
             return False
         return all(self._info(s).get("master_link_status") == "up" and
                    str(self._info(s).get("master_port")) == str(master.port)
