@@ -140,7 +140,8 @@ class MasterWatch:
             kwargs = node.connection_pool.connection_kwargs
             listener = redis.Redis(kwargs.get("host", "127.0.0.1"), kwargs.get("port", 26379),
                                    socket_connect_timeout=kwargs.get("socket_connect_timeout"),
-                                   socket_timeout=self._poll + 5, socket_keepalive=True)
+                                   socket_timeout=self._poll + 5, socket_keepalive=True,
+                                   retry=Retry(NoBackoff(), 0))  # a dead sentinel: the next one
             try:
                 with listener.pubsub(ignore_subscribe_messages=True) as pubsub:  # type: ignore[no-untyped-call]
                     pubsub.subscribe(SWITCH_CHANNEL)
@@ -155,11 +156,13 @@ class MasterWatch:
                             return
             except redis.RedisError as exc:
                 log.debug("sentinel watch on %s lost: %s", node, exc)
-                if not self.refresh():
-                    return
-                self._stopped.wait(min(self._poll, 0.5))
+            except Exception:  # never let the thread die: without it, pooled connections stay put
+                log.exception("sentinel watch on %s failed", node)
             finally:
                 listener.close()
+            if self._stopped.is_set() or not self.refresh():
+                return
+            self._stopped.wait(min(self._poll, 0.5))  # then the next sentinel
 
     def _is_ours(self, message: dict[str, Any]) -> bool:
         data = message.get("data")
@@ -173,7 +176,11 @@ def _sentinel_client(settings: RedisSettings, options: dict[str, Any], follow: b
     url_options: dict[str, Any] = dict(parse_url(settings.url))  # type: ignore[no-untyped-call]
     for key in ("host", "port", "path", "connection_class"):
         url_options.pop(key, None)
-    sentinel = NewestEpochSentinel(hosts, sentinel_kwargs=options, **options)  # type: ignore[no-untyped-call]
+    # No retries towards a sentinel (redis-py's default backs off for seconds): one that
+    # does not answer is skipped, the others say where the master is.
+    sentinel_options = {**options, "retry": Retry(NoBackoff(), 0)}
+    sentinel = NewestEpochSentinel(hosts, sentinel_kwargs=sentinel_options,  # type: ignore[no-untyped-call]
+                                   **options)
     master = cast(redis.Redis, sentinel.master_for(  # type: ignore[no-untyped-call]
         settings.sentinel_master, retry=Retry(NoBackoff(), 1), **url_options))
     if follow:

@@ -212,3 +212,33 @@ def test_entries_and_lookup_code_survive_a_restart_with_aof(tmp_path: Path, how:
         assert len(ledger.find(entries)) == 20
     finally:
         server.stop()
+
+
+def test_the_watch_outlives_the_sentinel_it_listens_to(sentinel_set: SentinelSet, config: Config) -> None:
+    """The watcher subscribes to the first sentinel listed; when that one dies it moves on,
+    and a switchover ordered through another sentinel is still followed."""
+    sentinel_set.wait_settled()
+    cfg = sentinel_config(config, sentinel_set)
+    ledger = open_ledger(cfg)
+    recorder = recorder_for(cfg, ledger)
+    recorder.record(SentMessage("alice@example.test", [], "<before-sentinel-death@example.test>"))
+    first = sentinel_set.sentinels[0]
+    first.stop()
+    try:
+        old = sentinel_set.named_master(sentinel_set.sentinels[1])
+        assert old is not None
+        with sentinel_set.sentinels[1].client() as client:
+            client.execute_command("SENTINEL", "FAILOVER", sentinel_set.master_name)
+        new = None
+        deadline = time.monotonic() + 30
+        while new in (None, old) and time.monotonic() < deadline:
+            new = sentinel_set.named_master(sentinel_set.sentinels[1])
+            time.sleep(0.1)
+        assert new is not None and new is not old
+        watch = ledger.client.sentinel_watch  # type: ignore[attr-defined]
+        wait_for(lambda: watch.switches >= 1, 15, "the watcher to hear +switch-master elsewhere")
+        after = SentMessage("alice@example.test", [], "<after-sentinel-death@example.test>")
+        recorder.record(after)
+        assert on(new, ledger, after, cfg)
+    finally:
+        first.start()
