@@ -39,7 +39,7 @@ from ledger.testbed import PrivateSite, RedisServer
 from tests import failover_load as load
 from tests.conftest import SECRET
 
-pytestmark = pytest.mark.postfix
+pytestmark = [pytest.mark.postfix, pytest.mark.usefixtures("release_sentinel_clients")]
 
 SETTLE_SECONDS = 60
 

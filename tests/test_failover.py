@@ -32,6 +32,8 @@ from ledger.testbed.procs import wait_for
 from ledger.testbed.sentinel import SentinelProcess
 from tests.conftest import SECRET, write_config
 
+pytestmark = pytest.mark.usefixtures("release_sentinel_clients")
+
 HASHER = Hasher(b"k" * 32, 6)
 
 
