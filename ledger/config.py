@@ -42,6 +42,13 @@ class RedisSettings:
     # url then only supplies the database, password and TLS settings.
     sentinels: tuple[str, ...] = ()
     sentinel_master: str = ""
+    # Durability: a record counts as written only once this many replicas hold it
+    # (WAIT at the end of its pipeline; else LedgerUnavailable and the outbound side
+    # keeps it). 0 = off, right for a single Redis; set 1+ behind Sentinel, where a
+    # write to a master that is being replaced is otherwise lost without a trace.
+    wait_replicas: int = 0
+    # How long a record waits for those replicas (only long while too few are attached).
+    wait_timeout_ms: int = 100
 
 
 @dataclass(frozen=True)
@@ -244,6 +251,7 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("redis.cluster: cannot be combined with redis.sentinels")
     if cfg.redis.socket_timeout <= 0 or cfg.redis.connect_timeout <= 0:
         raise ConfigError("redis.socket_timeout: timeouts must be positive")
+    _validate_wait(cfg.redis)
     if not cfg.redis.namespace or "{" in cfg.redis.namespace or "}" in cfg.redis.namespace:
         raise ConfigError("redis.namespace: must be non-empty and contain no braces")
     if not 1 <= cfg.ledger.lifetime_days <= 400:
@@ -290,6 +298,20 @@ def _validate(cfg: Config) -> None:
         if not value.startswith(("unix:", "inet:", "inet6:", "local:")):
             raise ConfigError(f"{name}: expected unix:PATH or inet:PORT@HOST, got {value!r}")
     _validate_observe(cfg)
+
+
+def _validate_wait(settings: RedisSettings) -> None:
+    if not 0 <= settings.wait_replicas <= 16:
+        raise ConfigError("redis.wait_replicas: must be between 0 and 16")
+    if settings.wait_replicas and settings.cluster:
+        raise ConfigError("redis.wait_replicas: not supported with redis.cluster "
+                          "(a record spans several primaries)")
+    # WAIT 0 ms blocks forever; a wait as long as the socket timeout ends as a timeout.
+    if not 1 <= settings.wait_timeout_ms < settings.socket_timeout * 1000:
+        raise ConfigError(
+            f"redis.wait_timeout_ms: must be at least 1 and below redis.socket_timeout "
+            f"({settings.socket_timeout * 1000:.0f} ms)"
+        )
 
 
 def _validate_observe(cfg: Config) -> None:

@@ -11,8 +11,10 @@ from ledger.verdict import Inspector, Later, limits_from, policy_from
 
 
 def open_ledger(cfg: Config) -> Ledger:
+    """The ledger on the configured topology; on Sentinel it follows the named master."""
     client = client_for(cfg.redis)
-    return Ledger(client, cfg.redis.namespace, cfg.ledger.lifetime_days, cfg.ledger.bucket_bits)
+    return Ledger(client, cfg.redis.namespace, cfg.ledger.lifetime_days, cfg.ledger.bucket_bits,
+                  cfg.redis.wait_replicas, cfg.redis.wait_timeout_ms)
 
 
 def hasher_for(cfg: Config) -> Hasher:

@@ -8,6 +8,7 @@ milter sockets) and is stopped by process id at the end.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -46,6 +47,14 @@ def cluster(scratch: Path) -> Iterator[RedisCluster]:
     servers = RedisCluster(scratch / "cluster").start()
     yield servers
     servers.stop()
+
+
+@pytest.fixture()
+def release_sentinel_clients() -> Iterator[None]:
+    """Collect a test's Sentinel clients afterwards: their watcher threads (which hold
+    the pool weakly) then end instead of polling sentinels that are gone."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture()

@@ -50,6 +50,10 @@ def test_redis_override_and_secret_sources(tmp_path: Path, monkeypatch: pytest.M
         ('[inbound]\nunreachable_action = "reject"\n', "inbound.unreachable_action"),
         ('[redis]\nurl = "http://x"\n', "redis.url"),
         ("[redis]\nspeed = 3\n", "redis.speed"),
+        ("[redis]\nwait_replicas = -1\n", "redis.wait_replicas"),
+        ("[redis]\ncluster = true\nwait_replicas = 1\n", "redis.wait_replicas"),
+        ("[redis]\nwait_timeout_ms = 0\n", "redis.wait_timeout_ms"),  # WAIT 0 blocks forever
+        ("[redis]\nwait_timeout_ms = 500\n", "redis.wait_timeout_ms"),  # not below socket_timeout
         ("[nonsense]\n", "nonsense"),
         ('[outbound]\nsocket = "/tmp/x.sock"\n', "outbound.socket"),
         ("[ledger\n", "config"),

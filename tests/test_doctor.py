@@ -161,6 +161,16 @@ def test_no_config_command_is_a_warning(redis_server: RedisServer, ledger: Ledge
     assert checks["redis eviction"].status == "OK"  # read from INFO, which is allowed
 
 
+def test_durability_fails_when_wait_replicas_cannot_be_met_and_warns_when_off_behind_sentinel(
+        ledger: Ledger) -> None:
+    waiting = Ledger(ledger.client, ledger.namespace, wait_replicas=1)  # this Redis has no replica
+    check = by_name(doctor.check_redis(waiting, 0.5))["redis durability"]
+    assert check.status == "FAIL" and "0 replica(s) attached" in check.reason
+    check = by_name(doctor.check_redis(ledger, 0.5, behind_sentinel=True))["redis durability"]
+    assert check.status == "WARN" and "wait_replicas = 0" in check.reason
+    assert "redis durability" not in by_name(doctor.check_redis(ledger, 0.5))  # single Redis
+
+
 # -- milter sockets -----------------------------------------------------------------------------------
 
 def test_sockets_listening_missing_and_needed(tmp_path: Path) -> None:

@@ -15,6 +15,8 @@ from ledger.services import inspector_for, open_ledger, recorder_for
 from ledger.testbed import RedisCluster, RedisSentinel
 from tests import messages
 
+pytestmark = pytest.mark.usefixtures("release_sentinel_clients")
+
 
 @pytest.fixture(scope="module")
 def sentinel(scratch: Path) -> Iterator[RedisSentinel]:

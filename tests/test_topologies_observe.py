@@ -19,6 +19,8 @@ from ledger.testbed import RedisCluster
 from tests import messages
 from tests.conftest import SECRET
 
+pytestmark = pytest.mark.usefixtures("release_sentinel_clients")
+
 
 def test_observing_on_redis_cluster(cluster: RedisCluster, tmp_path: Path,
                                     capsys: pytest.CaptureFixture[str]) -> None:

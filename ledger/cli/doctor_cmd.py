@@ -31,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     checks.append(config_check)
     if cfg is not None:
         checks.append(doctor.check_secret(args.config, args.redis, args.secret_file))
-        checks.extend(doctor.check_redis(services.open_ledger(cfg), cfg.redis.socket_timeout))
+        checks.extend(doctor.check_redis(services.open_ledger(cfg), cfg.redis.socket_timeout,
+                                          bool(cfg.redis.sentinels)))
         used: set[str] = set()
         if not args.no_postfix:
             postfix_checks, used, show = postfix_conf.check_postfix(cfg, args.postfix_config)

@@ -78,9 +78,10 @@ class OutboundMilter(Milter.Base):
             else:
                 outcome = RECORDED if result.entries or result.pairs else SKIPPED
             log.info(
-                "record qid=%s from=<%s> rcpts=%d entries=%d pairs=%d reason=%r",
+                "record qid=%s from=<%s> rcpts=%d entries=%d pairs=%d stored=%s reason=%r",
                 queue_id, self.sent.mail_from.strip("<>"), len(self.sent.recipients),
-                len(result.entries), len(result.pairs), result.reason,
+                len(result.entries), len(result.pairs), "spool" if result.spooled else "ledger",
+                result.reason,
             )
         except SpoolFailed as exc:
             outcome = FAILED

@@ -162,7 +162,11 @@ def import_entries(ledger: Ledger, entries: Iterable[Entry], now: float | None =
             for entry in group:
                 pipe.hsetnx(key, entry.field, entry.value)
             pipe.expireat(key, ledger.expires_at(day))
-        replies = iter(pipe.execute())
+        confirm = ledger.queue_confirmation(pipe)
+        replies_list = pipe.execute()
+        if confirm:
+            ledger.check_confirmed(replies_list[-1])  # an unconfirmed batch is not imported
+        replies = iter(replies_list)
         for group in by_key.values():
             added = sum(int(next(replies)) for _ in group)
             next(replies)

@@ -123,8 +123,8 @@ def check_secret(config_path: str | None, redis_url: str | None, secret_file: st
 
 # -- Redis ------------------------------------------------------------------------------------
 
-def check_redis(ledger: Ledger, socket_timeout: float) -> list[Check]:
-    """Reachability, latency, eviction policy, the layout's settings and hash encodings."""
+def check_redis(ledger: Ledger, socket_timeout: float, behind_sentinel: bool = False) -> list[Check]:
+    """Reachability, latency, eviction policy, durability, the layout's settings and hash encodings."""
     client = ledger.client
     try:
         client.ping()
@@ -134,6 +134,9 @@ def check_redis(ledger: Ledger, socket_timeout: float) -> list[Check]:
     checks = [Check("redis", OK, f"reachable, Redis {server.get('redis_version', '?')}")]
     checks.append(_latency(client, socket_timeout))
     checks.append(_eviction(client))
+    durability = _durability(ledger, behind_sentinel)
+    if durability is not None:
+        checks.append(durability)
     config = _config_get(client)
     checks.extend(_settings(config))
     checks.append(_encodings(ledger, config))
@@ -157,6 +160,26 @@ def _latency(client: redis.Redis, socket_timeout: float) -> Check:
     if median > 5:
         return Check("redis latency", WARN, f"{text}: slow for a per-message lookup")
     return Check("redis latency", OK, text)
+
+
+def _durability(ledger: Ledger, behind_sentinel: bool) -> Check | None:
+    """Can records be confirmed on ``redis.wait_replicas`` replicas, and is that asked for?"""
+    if not ledger.wait_replicas and not behind_sentinel:
+        return None  # a single Redis: no replica to wait for
+    try:
+        attached = int(ledger.client.info("replication").get("connected_slaves", 0))
+    except redis.RedisError as exc:
+        return Check("redis durability", WARN, f"cannot read INFO replication: {exc}")
+    if ledger.wait_replicas > attached:
+        return Check("redis durability", FAIL, f"redis.wait_replicas = {ledger.wait_replicas} but the "
+                     f"master has {attached} replica(s) attached: no record is confirmed, the "
+                     "outbound milter sends every message unrecorded")
+    if not ledger.wait_replicas:
+        return Check("redis durability", WARN, "behind Sentinel with redis.wait_replicas = 0: a record "
+                     "written to a master that is being replaced is reported written and lost; set "
+                     "wait_replicas (below the number of replicas, to survive losing one)")
+    return Check("redis durability", OK, f"records are confirmed on {ledger.wait_replicas} of "
+                 f"{attached} attached replica(s)")
 
 
 def _eviction(client: redis.Redis) -> Check:

@@ -14,6 +14,7 @@ from ledger.testbed.procs import (
     SmtpSink,
     free_port,
 )
+from ledger.testbed.sentinel import SentinelSet
 from ledger.testbed.site import PrivateSite
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "RedisCluster",
     "RedisSentinel",
     "RedisServer",
+    "SentinelSet",
     "SmtpSink",
     "free_port",
 ]

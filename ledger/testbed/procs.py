@@ -79,16 +79,22 @@ class _Child:
 
 
 class RedisServer(_Child):
-    """A private redis-server, no persistence: on a unix socket, plus a loopback
-    TCP port when ``port`` is given (Cluster and Sentinel need one)."""
+    """A private redis-server on a unix socket, plus a loopback TCP port when
+    ``port`` is given (Cluster and Sentinel need one).
 
-    def __init__(self, workdir: Path, port: int = 0, extra: tuple[str, ...] = ()) -> None:
+    No persistence unless ``appendonly``: then an AOF in ``workdir``, so that a
+    restart (:meth:`start` again after :meth:`stop` or :meth:`kill`) keeps the data.
+    """
+
+    def __init__(self, workdir: Path, port: int = 0, extra: tuple[str, ...] = (),
+                 appendonly: bool = False) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.socket_path = workdir / "redis.sock"
         self.log_path = workdir / "redis.log"
         self.port = port
         self.extra = extra
+        self.appendonly = appendonly
 
     @property
     def url(self) -> str:
@@ -98,13 +104,20 @@ class RedisServer(_Child):
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         argv = [binary, "--port", str(self.port), "--bind", "127.0.0.1",
                 "--unixsocket", str(self.socket_path), "--unixsocketperm", "700",
-                "--save", "", "--appendonly", "no", "--dir", str(self.workdir),
+                "--save", "", "--appendonly", "yes" if self.appendonly else "no",
+                "--appendfsync", "always", "--dir", str(self.workdir),
                 "--latency-tracking", "no", *self.extra]
         for key, value in REDIS_SETTINGS.items():
             argv += [f"--{key}", value]
         self._spawn(argv)
         self._await(self._ready, 10, "redis-server")
         return self
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would: no shutdown, no final AOF write."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
 
     def _ready(self) -> bool:
         if not self.socket_path.exists():

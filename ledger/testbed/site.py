@@ -1,7 +1,10 @@
 """A whole private mail site: Redis, both milters, smtp-sinks and Postfix.
 
 One place that brings the parts up in order and takes them down in reverse,
-for the end-to-end tests, the demo and the throughput benchmark.
+for the end-to-end tests, the demo and the throughput benchmark. The ledger is
+one private redis-server (``redis``), or with ``sentinels=True`` a private
+Sentinel set (``sentinel_set``: master, replica, three sentinels) that the
+milters reach through the sentinels.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Protocol
 
 from ledger.testbed.postfix import PrivatePostfix
 from ledger.testbed.procs import MilterProcess, RedisServer, SmtpSink, free_port
+from ledger.testbed.sentinel import SentinelSet
 
 
 class _Stoppable(Protocol):
@@ -24,7 +28,9 @@ class PrivateSite:
 
     ``capture`` keeps every message delivered to the site's own domain,
     ``fail`` refuses every recipient (so Postfix bounces), ``relay`` takes
-    everything else (and keeps it when ``keep_relayed``).
+    everything else (and keeps it when ``keep_relayed``). ``redis_extra``
+    adds keys to the config's ``[redis]`` section (``config_extra`` adds
+    whole sections after it).
     """
 
     base: Path
@@ -33,6 +39,8 @@ class PrivateSite:
     keep_relayed: bool = True
     baseline_listener: bool = False
     config_extra: str = ""
+    redis_extra: str = ""
+    sentinels: bool = False
     started: list[_Stoppable] = field(default_factory=list)
 
     def _add(self, thing: _Stoppable) -> None:
@@ -40,14 +48,20 @@ class PrivateSite:
 
     def start(self) -> PrivateSite:
         try:
-            self.redis = RedisServer(self.base / "redis").start()
-            self._add(self.redis)
+            if self.sentinels:
+                self.sentinel_set = SentinelSet(self.base / "sentinel-set").start()
+                self._add(self.sentinel_set)
+                redis_section = f'url = "redis://"\n{self.sentinel_set.config()}'
+            else:
+                self.redis = RedisServer(self.base / "redis").start()
+                self._add(self.redis)
+                redis_section = f'url = "{self.redis.url}"\n'
             secret_file = self.base / "secret"
             secret_file.write_text(self.secret + "\n")
             secret_file.chmod(0o600)
             self.config = self.base / "sender-ledger.toml"
             self.config.write_text(f'[secret]\nfile = "{secret_file}"\n\n'
-                                   f'[redis]\nurl = "{self.redis.url}"\n\n'
+                                   f"[redis]\n{redis_section}{self.redis_extra}\n"
                                    f'[outbound]\nmessage_id_domain = "example.test"\n'
                                    f'spool_dir = "{self.base / "spool"}"\n'
                                    f'spool_retry_seconds = 0.2\n\n'
