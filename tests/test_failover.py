@@ -229,8 +229,7 @@ def test_the_watch_outlives_the_sentinel_it_listens_to(sentinel_set: SentinelSet
     try:
         old = sentinel_set.named_master(sentinel_set.sentinels[1])
         assert old is not None
-        with sentinel_set.sentinels[1].client() as client:
-            client.execute_command("SENTINEL", "FAILOVER", sentinel_set.master_name)
+        sentinel_set.order_failover(sentinel_set.sentinels[1])
         new = None
         deadline = time.monotonic() + 30
         while new in (None, old) and time.monotonic() < deadline:

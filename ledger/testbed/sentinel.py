@@ -13,7 +13,9 @@ Cost: five processes; bring-up about a second once the replica has synced.
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -181,9 +183,24 @@ class SentinelSet:
         """A planned switchover (``SENTINEL FAILOVER``); returns the master it started from."""
         master = self.named_master()
         assert master is not None, "no sentinel names a master"
-        with self.sentinels[0].client() as client:
-            client.execute_command("SENTINEL", "FAILOVER", self.master_name)
+        self.order_failover(self.sentinels[0])
         return master
+
+    def order_failover(self, sentinel: Any, timeout: float = 30) -> None:
+        """``SENTINEL FAILOVER`` through ``sentinel``, asked again while the sentinel says it
+        cannot yet (a fail-over still in progress, no replica good enough so soon after a
+        resync): a busy shared machine makes those windows longer."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with sentinel.client() as client:
+                    client.execute_command("SENTINEL", "FAILOVER", self.master_name)
+                return
+            except redis.ResponseError as exc:
+                if time.monotonic() > deadline or not any(
+                        word in str(exc) for word in ("INPROGRESS", "NOGOODSLAVE", "NOGOODREPLICA")):
+                    raise
+                time.sleep(0.2)
 
     def wait_new_master(self, old: RedisServer, timeout: float = 30) -> RedisServer:
         """Wait until every sentinel names a master other than ``old``; returns it."""
