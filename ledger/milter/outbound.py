@@ -4,6 +4,10 @@ Sits on the submission path (``smtpd_milters`` of the submission service and
 ``non_smtpd_milters``). It reads the envelope and two headers, never the
 body, and never rejects or delays mail over a ledger problem: on a Redis
 error it logs and accepts.
+
+Memory: a session keeps one SentMessage (the envelope, the first Message-ID and
+From: values; Postfix bounds each header field and the recipient count), dropped
+at the next MAIL FROM, at ``abort()`` and at ``close()``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,14 @@ class OutboundMilter(Milter.Base):
 
     def __init__(self) -> None:
         self.sent = SentMessage(mail_from="")
+
+    def abort(self) -> int:
+        self.sent = SentMessage(mail_from="")
+        return Milter.CONTINUE
+
+    def close(self) -> int:
+        self.sent = SentMessage(mail_from="")
+        return Milter.CONTINUE
 
     @Milter.noreply
     def envfrom(self, mail_from: str, *params: str) -> int:
