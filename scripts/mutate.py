@@ -15,7 +15,7 @@ import random
 import re
 from collections.abc import Callable
 
-MAX_OUTPUT = 512 * 1024  # past twice inbound.max_bytes the milter never hands more
+MAX_OUTPUT = 512 * 1024  # well past what the milter hands the check (max_bytes of header, as much body)
 _BOUNDARY = re.compile(rb'boundary="?([^";\r\n]+)"?', re.IGNORECASE)
 _HEADER_LINE = re.compile(rb"(?m)^[A-Za-z][A-Za-z0-9-]*:[^\r\n]*\r?\n")
 
