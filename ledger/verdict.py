@@ -111,7 +111,8 @@ class Inspector:
         return screen(mail_from, headers)
 
     def inspect(self, envelope: Envelope, raw: bytes, candidate: Candidate | None = None,
-                scanner: Scanner | None = None, claim: bool = False) -> Decision:
+                scanner: Scanner | None = None, claim: bool = False,
+                headers_cut: bool = False) -> Decision:
         """Decide one message. ``candidate`` is the header-stage verdict, if known.
 
         ``scanner`` is the stream scan of the whole message when the caller
@@ -119,9 +120,13 @@ class Inspector:
         one, ``raw`` is scanned here when the reading was cut. With ``claim``
         (the milter) an accepted bounce is counted against its original's
         budget atomically, as part of the decision; without it (``check``)
-        nothing is written.
+        nothing is written. ``headers_cut``: the caller kept only the first
+        header fields (the milter keeps ``max_bytes`` of them), so the
+        reading counts as cut by the byte cap even if ``raw`` is short.
         """
         parsed = parse(raw, envelope, limits=self.limits)
+        if headers_cut:
+            parsed.mark_cut(Cut.BYTES)
         if candidate is None:
             # str(): the compat32 parser returns Header objects for 8-bit header values
             candidate = screen(envelope.mail_from, [(n, str(v)) for n, v in parsed.message.items()])

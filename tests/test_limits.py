@@ -26,10 +26,11 @@ import redis
 from ledger.check import Envelope, Limits
 from ledger.check.detectors.dsn import DsnDetector
 from ledger.check.message import ParsedMessage
+from ledger.decide import Cause
 from ledger.record import Recorder, SentMessage
 from ledger.testbed import MilterProcess, PrivateSite, RedisServer
 from ledger.verdict import Inspector
-from tests import padded
+from tests import messages, padded
 from tests.conftest import SECRET, write_config
 from tests.milterclient import send_message
 from tests.test_end_to_end import submit, wait_for_file
@@ -240,3 +241,14 @@ def test_postfix_delivers_padded_real_dsns_with_the_pass_trace(shape: str, testb
     submit(testbed.postfix.mx_port, "", [ALICE], padded.padded_dsn(mid, shape))  # raises on a refusal
     delivered = wait_for_file(testbed.capture, mid).read_text(errors="replace")
     assert "X-Sender-Ledger: pass (dsn; original sent" in delivered
+
+
+def test_headers_the_milter_did_not_keep_make_the_reading_cut(inspector: Inspector) -> None:
+    """The inbound milter keeps only inbound.max_bytes of header fields; whatever was dropped
+    (a top-level Content-Type, a returned original named in a header) may be what would have
+    made a refusal, so such a reading is cut, however short the rest is."""
+    no_reference = messages.dsn(b"", failed="")
+    envelope = Envelope("", ["alice@example.test"])
+    assert inspector.inspect(envelope, no_reference).outcome == "tag"  # no reference: tagged
+    cut = inspector.inspect(envelope, no_reference, headers_cut=True)
+    assert (cut.action, cut.cause) == ("reject", Cause.TRUNCATED)

@@ -11,7 +11,7 @@ import logging
 from dataclasses import replace
 
 from ledger import addresses
-from ledger.check.candidate import Candidate, screen
+from ledger.check.candidate import Candidate, Screener, screen
 from ledger.check.detectors import DETECTORS, Detector, Finding
 from ledger.check.message import Cut, Envelope, Limits, ParsedMessage, parse
 
@@ -48,4 +48,5 @@ def examine(message: ParsedMessage, detectors: tuple[Detector, ...] = DETECTORS)
     return None
 
 
-__all__ = ["Candidate", "Cut", "Envelope", "Finding", "Limits", "ParsedMessage", "examine", "parse", "screen"]
+__all__ = ["Candidate", "Cut", "Envelope", "Finding", "Limits", "ParsedMessage", "Screener", "examine",
+           "parse", "screen"]

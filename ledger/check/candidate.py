@@ -63,13 +63,26 @@ def _subject_marker(subject: str, from_daemon: bool, from_notice: bool, from_lis
     return None
 
 
-def screen(mail_from: str, headers: Iterable[tuple[str, str]]) -> Candidate | None:
-    """Return why the message is a candidate, or None for ordinary mail."""
-    if addresses.normalise(mail_from) == addresses.NULL_SENDER:
-        return Candidate("null sender")
-    subject = ""
-    from_daemon = from_notice = from_list = False
-    for name, value in headers:
+class Screener:
+    """:func:`screen`, fed one header field at a time, in constant memory.
+
+    The inbound milter feeds every field as it arrives and keeps only a bounded
+    part of the header block for the parser, so a header block of any size is
+    screened whole. State: the first decisive marker, the last ``Subject:`` and
+    what the last ``From:`` (and any list-manager field) said.
+    """
+
+    def __init__(self, mail_from: str) -> None:
+        null = addresses.normalise(mail_from) == addresses.NULL_SENDER
+        self.found: Candidate | None = Candidate("null sender") if null else None
+        self.subject = ""
+        self.from_daemon = self.from_notice = self.from_list = False
+
+    def feed(self, name: str, value: str) -> None:
+        if self.found is None:
+            self.found = self._marker(name, value)
+
+    def _marker(self, name: str, value: str) -> Candidate | None:
         lname = name.lower()
         if lname == "content-type":
             if value.strip().lower().startswith("multipart/report"):
@@ -81,20 +94,37 @@ def screen(mail_from: str, headers: Iterable[tuple[str, str]]) -> Candidate | No
         elif lname == "from":
             senders = addresses.from_header(value)
             parts = [addresses.local_part(a) for a in senders]
-            from_daemon = any(p in DAEMON_LOCALPARTS for p in parts)
-            from_notice = any(p in NOTICE_LOCALPARTS for p in parts)
-            from_list = from_list or any(list_manager_address(a) for a in senders)
+            self.from_daemon = any(p in DAEMON_LOCALPARTS for p in parts)
+            self.from_notice = any(p in NOTICE_LOCALPARTS for p in parts)
+            self.from_list = self.from_list or any(list_manager_address(a) for a in senders)
         elif lname == "subject":
-            subject = value
+            self.subject = value
         elif lname in CHALLENGE_HEADERS:
             return Candidate(f"{name} header")
         elif lname in LIST_MANAGER_HEADERS:
-            from_list = True
+            self.from_list = True
         elif lname == "x-delivery-agent" and _TMDA_AGENT in value.lower():
             return Candidate("X-Delivery-Agent: TMDA")
         elif is_autoreply_header(lname, value):
             return Candidate(f"{name}: {value.strip()[:40]}")
-    if not subject and not from_notice:
         return None
-    marker = _subject_marker(header_text(subject), from_daemon, from_notice, from_list)
-    return Candidate(marker) if marker else None
+
+    def result(self) -> Candidate | None:
+        """Why the message is a candidate, or None for ordinary mail."""
+        if self.found is not None:
+            return self.found
+        if not self.subject and not self.from_notice:
+            return None
+        marker = _subject_marker(header_text(self.subject), self.from_daemon, self.from_notice,
+                                 self.from_list)
+        return Candidate(marker) if marker else None
+
+
+def screen(mail_from: str, headers: Iterable[tuple[str, str]]) -> Candidate | None:
+    """Return why the message is a candidate, or None for ordinary mail."""
+    screener = Screener(mail_from)
+    for name, value in headers:
+        if screener.found is not None:
+            break
+        screener.feed(name, value)
+    return screener.result()

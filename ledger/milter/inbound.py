@@ -7,6 +7,14 @@ returned message's Message-ID, until the scan is done or ``inbound.scan_bytes``
 is reached, and then the MTA is told to skip the rest. The verdict is given at
 end of DATA, so a sender-verification callout (which stops after RCPT) never
 sees one.
+
+Memory: a session keeps at most ``inbound.max_bytes`` of header fields (name
+and value bytes; the rest is counted and screened but not kept, and the parser
+never reads further than that anyway) and ``inbound.max_bytes`` of body. Both
+are dropped at the next MAIL FROM, at ``abort()`` and at ``close()``, and the
+milter object holds no reference to itself, so what a session used is freed
+when the session ends, not at the next full garbage collection: a milter lives
+for months and sees hundreds of thousands of sessions.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ import time
 
 import Milter
 
-from ledger.check import Candidate, Envelope
+from ledger.check import Candidate, Envelope, Screener
 from ledger.check.stream import Scanner
 from ledger.decide import REJECT, TEMPFAIL, internal_error, ordinary
 from ledger.observe import Observer
@@ -35,13 +43,26 @@ class InboundMilter(Milter.Base):
         self._reset("")
 
     def _reset(self, mail_from: str) -> None:
+        """Start a message: everything the last one kept is dropped here."""
         self.envelope = Envelope(mail_from=mail_from.strip("<>"), client=self.client)
+        self.screener = Screener(self.envelope.mail_from)
         self.headers: list[tuple[str, bytes]] = []
+        self.head_kept = 0  # bytes of header fields in self.headers
+        self.head_size = 0  # bytes of header fields received, kept or not
         self.body_chunks: list[bytes] = []
         self.body_size = 0
         self.scanner: Scanner | None = None
         self.candidate: Candidate | None = None
         self.trace_headers_seen = 0
+
+    def abort(self) -> int:
+        # The MTA dropped the message (RSET, a lost client): its buffers go now.
+        self._reset("")
+        return Milter.CONTINUE
+
+    def close(self) -> int:
+        self._reset("")
+        return Milter.CONTINUE
 
     @Milter.noreply
     def connect(self, hostname: str, family: int, hostaddr: object) -> int:
@@ -63,18 +84,28 @@ class InboundMilter(Milter.Base):
         # Defined on purpose: without it an inet socket stalls 40 ms per message.
         return Milter.CONTINUE
 
-    @Milter.decode("bytes")
+    def header_bytes(self, name: str, value: bytes) -> int:
+        # pymilter's own header_bytes, for @Milter.decode("bytes"), stores the bound
+        # method self.header on self: a reference cycle that keeps every session's
+        # buffers alive until a full garbage collection. This one passes bytes on.
+        return self.header(name, value)
+
     @Milter.noreply
     def header(self, name: str, value: bytes) -> int:
-        self.headers.append((name, value))
+        if self.screener.found is None:  # once a candidate, always one: no more decoding
+            self.screener.feed(name, value.decode("utf-8", "replace"))
+        size = len(name) + len(value) + 4  # as _raw_message writes it
+        self.head_size += size
+        if self.head_kept + size <= self.inspector.max_bytes:
+            self.headers.append((name, value))
+            self.head_kept += size
         if name.lower() == self.trace_header.lower():
             self.trace_headers_seen += 1
         return Milter.CONTINUE
 
     def eoh(self) -> int:
         started = time.perf_counter()
-        decoded = [(n, v.decode("utf-8", "replace")) for n, v in self.headers]
-        self.candidate = self.inspector.screen(self.envelope.mail_from, decoded)
+        self.candidate = self.screener.result()
         if self.candidate is None:
             self.envelope.queue_id = self.getsymval("i") or ""
             log_decision(self.envelope, ordinary())
@@ -112,7 +143,8 @@ class InboundMilter(Milter.Base):
             # claim=True: an accepted bounce takes its unit of the original's budget
             # atomically, as part of the decision (two racing bounces cannot both take the last).
             decision = self.inspector.inspect(self.envelope, self._raw_message(), self.candidate,
-                                              self.scanner, claim=True)
+                                              self.scanner, claim=True,
+                                              headers_cut=self.head_size > self.head_kept)
         except Exception:  # our bug must never cost a real bounce: tempfail
             log.exception("qid=%s inspection failed", self.envelope.queue_id)
             decision = internal_error()

@@ -7,6 +7,10 @@ ledger cannot take (Redis down, hung, failing over) is kept in the spool and
 replayed later (ledger/spool.py); the log says "spooled", then the drainer
 says "replayed N". Only if the spool cannot keep it either is it lost, and
 the log says so.
+
+Memory: a session keeps one SentMessage (the envelope, the first Message-ID and
+From: values; Postfix bounds each header field and the recipient count), dropped
+at the next MAIL FROM, at ``abort()`` and at ``close()``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,14 @@ class OutboundMilter(Milter.Base):
 
     def __init__(self) -> None:
         self.sent = SentMessage(mail_from="")
+
+    def abort(self) -> int:
+        self.sent = SentMessage(mail_from="")
+        return Milter.CONTINUE
+
+    def close(self) -> int:
+        self.sent = SentMessage(mail_from="")
+        return Milter.CONTINUE
 
     @Milter.noreply
     def envfrom(self, mail_from: str, *params: str) -> int:
