@@ -20,7 +20,6 @@ from ledger.check.patterns import (
     BOUNCE_SUBJECT,
     CHALLENGE_HEADERS,
     CHALLENGE_SUBJECT,
-    DAEMON_LOCALPARTS,
     HUMAN_PREFIX,
     LIST_MANAGER_HEADERS,
     LIST_NOTICE_SUBJECT,
@@ -30,6 +29,7 @@ from ledger.check.patterns import (
     VIRUS_SUBJECT,
     auto_submitted,
     is_autoreply_header,
+    is_daemon_localpart,
     list_manager_address,
 )
 
@@ -44,8 +44,11 @@ class Candidate:
 
 
 def _subject_marker(subject: str, from_daemon: bool, from_notice: bool, from_list: bool) -> str | None:
-    if from_daemon and BOUNCE_SUBJECT.search(subject):
+    bounce = BOUNCE_SUBJECT.search(subject) is not None
+    if from_daemon and bounce:
         return "MAILER-DAEMON/postmaster From with a bounce subject"
+    if bounce and not HUMAN_PREFIX.match(subject):
+        return "bounce subject"  # any From: a detector must still recognise the body
     if from_list and LIST_NOTICE_SUBJECT.search(subject):
         return "list manager notice about a post"
     if AUTOREPLY_SUBJECT.search(subject):
@@ -81,7 +84,7 @@ def screen(mail_from: str, headers: Iterable[tuple[str, str]]) -> Candidate | No
         elif lname == "from":
             senders = addresses.from_header(value)
             parts = [addresses.local_part(a) for a in senders]
-            from_daemon = any(p in DAEMON_LOCALPARTS for p in parts)
+            from_daemon = any(is_daemon_localpart(p) for p in parts)
             from_notice = any(p in NOTICE_LOCALPARTS for p in parts)
             from_list = from_list or any(list_manager_address(a) for a in senders)
         elif lname == "subject":
