@@ -107,7 +107,8 @@ def part_source(part: email.message.Message) -> str:
         if inner is None:
             return ""
         head = "".join(f"{name}: {value}\n" for name, value in inner.items())
-        separated = not any(isinstance(d, email.errors.MissingHeaderBodySeparatorDefect) for d in inner.defects)
+        missing = email.errors.MissingHeaderBodySeparatorDefect
+        separated = not any(isinstance(d, missing) for d in inner.defects)
         body = inner.get_payload()
         if not isinstance(body, str):
             return head  # a multipart original: its header section is all we read

@@ -68,7 +68,8 @@ BOUNCE_SUBJECT = re.compile(
     # Localised NDR subjects (Office 365's "Undeliverable:" and MTAs' own), decoded from RFC 2047:
     r"配信エラー|配信失敗|无法投递|無法傳遞|无法送达|無法送達|投递失败|邮件退回|退信|系统退信|"
     r"배달되지 않음|배달 실패|전달 실패|반송된 메일|메일 반송|발송 실패|"
-    r"недоставлен|не доставлено|не может быть доставлено|ошибка доставки|возвращ[её]нное (?:письмо|сообщение)|"
+    r"недоставлен|не доставлено|не может быть доставлено|ошибка доставки|"
+    r"возвращ[её]нное (?:письмо|сообщение)|"
     r"niedostarczalne|nie można dostarczyć|niedostarczon|nedoručitelné|nelze doručit|"
     r"teslim edilemedi|kan ikke leveres|ikke levert|kunne ikke leveres|toimittamaton|ei voitu toimittaa|"
     r"kézbesíthetetlen|δεν είναι δυνατή η παράδοση|αδυναμία παράδοσης|não é possível entregar|"

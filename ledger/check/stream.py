@@ -56,8 +56,8 @@ _IDENTITY = frozenset({"", "7bit", "8bit", "binary"})
 # The fields a returned section keeps (first value of each): enough to tell an
 # original's header from a bounce's and a prose list (quoted.HeaderBlock).
 _KEPT = frozenset({"from", "to", "cc", "subject", "date", "sender", "reply-to", "received", "message-id",
-                   "return-path", "mime-version", "dkim-signature", "x-mailer", "user-agent", "auto-submitted",
-                   "content-type", "authentication-results", "content-transfer-encoding"})
+                   "return-path", "mime-version", "dkim-signature", "x-mailer", "user-agent",
+                   "auto-submitted", "content-type", "authentication-results", "content-transfer-encoding"})
 
 # Modes: what the current line belongs to.
 _HEADERS = "headers"  # a header section of the bounce itself (top or a part's)

@@ -250,7 +250,8 @@ def bounce_of_ours(case: Case, what: str) -> Built:
     else:
         inner = (
             f"Return-Path: <{o.sender}>\nMessage-ID: {own_id}\nDate: {c.rfc_date(o.date, 1)}\n"
-            f"From: {o.from_header}\nTo: {o.recipients[0]}\nSubject: Out of office: {c.encoded_word(o.subject)}\n"
+            f"From: {o.from_header}\nTo: {o.recipients[0]}\n"
+            f"Subject: Out of office: {c.encoded_word(o.subject)}\n"
             f"In-Reply-To: {theirs}\nAuto-Submitted: auto-replied\nMIME-Version: 1.0\n"
             "Content-Type: text/plain; charset=utf-8\n\nI am away until Monday and will answer then.\n"
         )
@@ -302,7 +303,8 @@ LOCALISED = {
     "zh": ("无法投递: ", "很抱歉，您的邮件无法投递到以下收件人。远程服务器的回应:", "gb2312"),
     "ko": ("배달되지 않음: ", "메일을 다음 수신자에게 배달하지 못했습니다. 원격 서버 응답:", "euc-kr"),
     "ru": ("Недоставленное сообщение: ", "Ваше сообщение не может быть доставлено. Ответ сервера:", "koi8-r"),
-    "de": ("Unzustellbar: ", "Ihre Nachricht konnte nicht zugestellt werden. Antwort des Servers:", "iso-8859-1"),
+    "de": ("Unzustellbar: ", "Ihre Nachricht konnte nicht zugestellt werden. Antwort des Servers:",
+           "iso-8859-1"),
     "pl": ("Niedostarczalne: ", "Nie można dostarczyć wiadomości. Odpowiedź serwera:", "iso-8859-2"),
     "fr": ("Non remis : ", "Votre message n'a pas pu être remis. Réponse du serveur :", "iso-8859-1"),
     "it": ("Non recapitabile: ", "Impossibile recapitare il messaggio. Risposta del server:", "iso-8859-1"),
@@ -354,7 +356,8 @@ def spelling(case: Case) -> Built:
     hdr = head(case, frm=f"{display} <{sender}>", subject=f"Undeliverable mail: {o.subject}", own_id=own,
                ctype="Content-Type: text/plain; charset=utf-8")
     body = (f"This is the mail system at host {case.host}.\n\nI'm sorry to have to inform you that your "
-            f"message could not\nbe delivered to one or more recipients.\n\n<{addr}>: 550 5.1.1 User unknown\n\n")
+            f"message could not\nbe delivered to one or more recipients.\n\n"
+            f"<{addr}>: 550 5.1.1 User unknown\n\n")
     if case.quoting:
         body += "--- Undelivered message follows ---\n\n" + o.headers()
     return Built(hdr + "\n" + body, own, mail_from=sender, has_ref=case.quoting, rcpts_stated=[addr])
@@ -372,13 +375,15 @@ def list_notice(case: Case, manager: str) -> Built:
         extra = [f"List-Id: <{local}.{dom}>", "X-Mailman-Version: 3.3.9"]
         body = (f"Your request to the {lst} mailing list\n\n    Posting of your message titled "
                 f'"{o.subject}"\n\nhas been rejected by the list moderator.  The moderator gave the '
-                "following\nreason for rejecting your request:\n\n\"Non-members are not allowed to post.\"\n\n"
+                "following\nreason for rejecting your request:\n\n"
+                "\"Non-members are not allowed to post.\"\n\n"
                 "Any questions or comments should be directed to the list administrator\nat:\n\n"
                 f"    {local}-owner@{dom}\n\nThe original message headers:\n\n" + headers)
     elif manager == "sympa":
         frm, subject = f"sympa@{dom}", f"Message rejected for list {local}"
         extra = ["X-Loop: sympa@" + dom, "X-Sympa-Version: 6.2.72"]
-        body = (f"Your message for list '{local}' (attached below) was rejected.\nYou are not allowed to send "
+        body = (f"Your message for list '{local}' (attached below) was rejected.\n"
+                "You are not allowed to send "
                 f"this message for the following reason:\n\n  You are not a subscriber of list {local}.\n\n"
                 "For further information, please contact "
                 f"{local}-request@{dom}\n\n----- Original message headers follow -----\n\n" + headers)
@@ -443,13 +448,15 @@ FORMATS = [
          partial(bounce_of_ours, what="autoreply"), 3, modes=TWINS),
     _fmt("dsn-in-reply-to-only", "dsn", "DSN without returned part, naming the original in In-Reply-To",
          partial(reply_only, how="dsn"), 3, modes=TWINS),
-    _fmt("gateway-in-reply-to-only", "bounce", "null-sender gateway notice naming the original in In-Reply-To",
+    _fmt("gateway-in-reply-to-only", "bounce",
+         "null-sender gateway notice naming the original in In-Reply-To",
          partial(reply_only, how="gateway"), 3, modes=TWINS),
     _fmt("o365-smarthost-headers", "dsn", "returned headers with X-Microsoft-Original-Message-ID",
          partial(o365_rewritten, how="headers"), 3, modes=TWINS),
     _fmt("o365-smarthost-rfc822", "dsn", "returned message with X-Microsoft-Original-Message-ID",
          partial(o365_rewritten, how="rfc822"), 3, modes=TWINS),
-    *[_fmt(f"localised-subject-{lang}", "bounce", f"text bounce with a {lang} RFC 2047 subject, non-null sender",
+    *[_fmt(f"localised-subject-{lang}", "bounce",
+           f"text bounce with a {lang} RFC 2047 subject, non-null sender",
            partial(localised, lang=lang), 2, modes=("normal", "forged")) for lang in LOCALISED],
     _fmt("daemon-spellings", "bounce", "bounces from post_master@, mailer_daemon@ and other spellings",
          spelling, 4, modes=("normal", "forged", "normal", "noref")),
