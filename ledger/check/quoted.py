@@ -45,8 +45,11 @@ _WEAK_ID = re.compile(r"[a-z0-9][a-z0-9._$%+=/-]{7,250}")
 
 
 def weak_id(value: str | None) -> str | None:
-    """The normalised ID of a Message-ID field value without "@", if it has the accepted shape."""
-    normalised = msgid.normalise(value) if value else None
+    """The normalised ID of a Message-ID field value without "@", if it has the accepted shape
+    (one token: words with spaces between them are no ID)."""
+    if not value or len(value.strip().strip("<>").split()) != 1:
+        return None
+    normalised = msgid.normalise(value)
     if normalised and "@" not in normalised and _WEAK_ID.fullmatch(normalised):
         return normalised
     return None
