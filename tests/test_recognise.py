@@ -320,3 +320,13 @@ def test_list_manager_addresses(address: str, manager: bool) -> None:
 def test_list_manager_notice_subjects(subject: str) -> None:
     headers = [("From", "devel-owner@lists.example.org"), ("Subject", subject)]
     assert screen("devel-owner@lists.example.org", headers) is not None
+
+
+def test_every_daemon_local_part_carries_a_hint() -> None:
+    """nested._daemon_from skips address parsing when no hint is in the From: no name may lack one."""
+    from ledger.check.nested import _DAEMON_HINTS
+    from ledger.check.patterns import DAEMON_LOCALPARTS
+
+    for name in DAEMON_LOCALPARTS:
+        squashed = name.replace("-", "").replace("_", "").replace(".", "")
+        assert any(hint in squashed for hint in _DAEMON_HINTS), name

@@ -17,7 +17,6 @@ from ledger import addresses
 from ledger.check.message import header_text
 from ledger.check.patterns import (
     AUTOREPLY_SUBJECT,
-    BOUNCE_SUBJECT,
     CHALLENGE_HEADERS,
     CHALLENGE_SUBJECT,
     HUMAN_PREFIX,
@@ -28,6 +27,7 @@ from ledger.check.patterns import (
     SUBSCRIPTION_SUBJECT,
     VIRUS_SUBJECT,
     auto_submitted,
+    bounce_subject,
     is_autoreply_header,
     is_daemon_localpart,
     list_manager_address,
@@ -44,7 +44,7 @@ class Candidate:
 
 
 def _subject_marker(subject: str, from_daemon: bool, from_notice: bool, from_list: bool) -> str | None:
-    bounce = BOUNCE_SUBJECT.search(subject) is not None
+    bounce = bounce_subject(subject)
     if from_daemon and bounce:
         return "MAILER-DAEMON/postmaster From with a bounce subject"
     if bounce and not HUMAN_PREFIX.match(subject):

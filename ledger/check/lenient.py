@@ -157,7 +157,10 @@ def returned_part_ids(part: email.message.Message, ours: Iterable[str]) -> list[
 
 def marker_ids(text: str, ours: Iterable[str]) -> list[str]:
     """The header section after a "copy of the message follows" marker line, read leniently."""
-    lines = lines_of(unescape(text))
+    text = unescape(text)
+    if COPY_MARKER.search(text.lower()) is None:  # the common case: no marker, no line split
+        return []
+    lines = lines_of(text)
     for number, line in enumerate(lines):
         if len(line) <= COPY_MARKER_LINE and COPY_MARKER.search(line.strip().lower()):
             found = section_ids(section("\n".join(lines[number + 1:])), ours, weak=False)

@@ -29,12 +29,17 @@ _DAEMON_HINTS = ("daemon", "postmaster", "mailer", "mmdf", "bounce", "delivery",
                  "gateway")
 
 
+_SEPARATORS = str.maketrans("", "", "-_.")
+
+
 def _daemon_from(value: str) -> bool:
+    lowered = value.lower()
+    if not any(hint in lowered.translate(_SEPARATORS) for hint in _DAEMON_HINTS):
+        return False  # the common case, without parsing addresses (every daemon name has a hint)
     senders = addresses.from_header(value)
     if senders:
         return any(is_daemon_localpart(addresses.local_part(a)) for a in senders)
-    lowered = value.lower()
-    return "@" not in lowered and any(hint in lowered for hint in _DAEMON_HINTS)
+    return "@" not in lowered
 
 
 def is_bounce_section(get: Getter, subject_text: Callable[[str], str] = str) -> bool:

@@ -76,6 +76,14 @@ BOUNCE_SUBJECT = re.compile(
     r"no entregado|impossible de remettre",
     re.IGNORECASE,
 )
+_BOUNCE_SUBJECT_LOWER = lowered(BOUNCE_SUBJECT.pattern)
+
+
+def bounce_subject(subject: str) -> bool:
+    """BOUNCE_SUBJECT on the lower-cased subject: the screen asks it of every message with a
+    subject, and the case-sensitive search of lower-cased text is several times faster."""
+    return _BOUNCE_SUBJECT_LOWER.search(subject.lower()) is not None
+
 
 # Lines after which a text bounce quotes the returned message, header block first (qmail,
 # Exim, Sendmail, Postfix, OpenSMTPD, IMail, Exchange in its languages, Oracle's excerpt).
