@@ -330,3 +330,20 @@ def test_every_daemon_local_part_carries_a_hint() -> None:
     for name in DAEMON_LOCALPARTS:
         squashed = name.replace("-", "").replace("_", "").replace(".", "")
         assert any(hint in squashed for hint in _DAEMON_HINTS), name
+
+
+def test_a_lenient_section_with_two_message_ids_gives_none() -> None:
+    returned = ("Content-Type: message/rfc822\n\nReceived: from a.example\n(192.0.2.1) by b.example\n"
+                f"Message-ID: {ORIG}\nMessage-ID: <other.2@example.test>\nFrom: {USER}\n"
+                "Subject: hi\n\nbody\n")
+    assert refs_of(dsn(returned)) == []
+
+
+def test_a_bounce_subject_candidate_needs_a_detector_before_any_refusal() -> None:
+    """From outside the daemon list: a candidate now, but ordinary words are no recognised form."""
+    raw = (b"From: Carol <carol@example.com>\nTo: alice@example.test\nSubject: Undeliverable parcel\n"
+           b"Message-ID: <c.1@example.com>\n\nThe parcel could not be delivered, please call us.\n")
+    parsed = parse(raw, Envelope("carol@example.com", [USER]))
+    assert screen("carol@example.com", [(n, str(v)) for n, v in parsed.message.items()]) is not None
+    finding = examine(parsed)
+    assert finding is None or not finding.form

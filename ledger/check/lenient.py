@@ -42,6 +42,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
+from ledger import msgid
 from ledger.check.message import decoded_text
 from ledger.check.patterns import COPY_MARKER, COPY_MARKER_LINE
 from ledger.check.quoted import HeaderBlock, lines_of, unescape
@@ -89,6 +90,8 @@ def section_ids(block: HeaderBlock | None, ours: Iterable[str], weak: bool) -> l
     """The IDs of one returned header section by the strict path's rules."""
     if block is None or not block.is_message_header():
         return []
+    if len({msgid.normalise(v) for n, v in block.fields if n == "message-id"}) > 1:
+        return []  # two different Message-IDs in one section: trust neither (as the stream scan)
     if block.is_bounce_header():
         return block.references() if block.sent_by(ours) else []
     return block.references(weak)
