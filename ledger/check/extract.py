@@ -136,16 +136,20 @@ def lenient_references(parsed: ParsedMessage, root: email.message.Message | None
         _add(found, lenient.returned_part_ids(part, ours))
         if found:
             return found
-    again = lenient.redelimited(top)
-    if again is not None and level < MAX_NESTED_BOUNCES:
-        found = structured_references(parsed, again, level + 1) or quoted_references(parsed, again)
-        for _, part in [] if found else parsed.parts(root=again):
-            _add(found, lenient.returned_part_ids(part, ours))
+    unsplit = (p for _, p in parsed.parts(root=root)
+               if p is not top and not p.is_multipart() and p.get_content_maintype() == "multipart")
+    multiparts = [top, *unsplit]
+    for broken in multiparts:  # a multipart the parser could not split: its payload is text
+        again = lenient.redelimited(broken)
+        if again is not None and level < MAX_NESTED_BOUNCES:
+            found = structured_references(parsed, again, level + 1) or quoted_references(parsed, again)
+            for _, part in [] if found else parsed.parts(root=again):
+                _add(found, lenient.returned_part_ids(part, ours))
+            if found:
+                return found
+        found = lenient.undelimited_ids(broken, ours)
         if found:
             return found
-    found = lenient.undelimited_ids(top, ours)
-    if found:
-        return found
     for _, text in parsed.text_parts(root=root):
         found = lenient.marker_ids(text, ours)
         if found:

@@ -184,6 +184,10 @@ def boundary_damage(case: Case, how: str) -> Built:
     if how == "other":
         return _dsn(case, [returned], bnd=c.boundary(rng, 1), declared=c.boundary(rng, 3))
     addr = o.recipients[0]
+    if how == "hidden":  # the bounce's own Content-Type continued unindented: its boundary lands in the body
+        built = _dsn(case, [returned], bnd=c.boundary(rng, 0))
+        return Built(built.raw.replace(";\n\tboundary=", ";\nboundary=", 1), built.own_id,
+                     rcpts_stated=built.rcpts_stated)
     if how == "none":
         body = (f"This is the mail system at host {case.host}.\n\nYour message could not be delivered.\n\n"
                 "Content-Type: message/delivery-status\n\n" + _status(case, addr)
@@ -432,6 +436,9 @@ FORMATS = [
          partial(boundary_damage, how="other"), 3, modes=TWINS),
     _fmt("dsn-boundary-none", "dsn", "multipart/report without any delimiter line",
          partial(boundary_damage, how="none"), 3, modes=TWINS),
+    _fmt("dsn-boundary-hidden", "dsn",
+         "the report's Content-Type continued unindented (boundary in the body)",
+         partial(boundary_damage, how="hidden"), 3, modes=TWINS),
     _fmt("dsn-boundary-glued", "dsn", "boundary parameter run into the next header's text",
          partial(boundary_damage, how="glued"), 3, modes=TWINS),
     _fmt("gateway-headers-in-part", "dsn", "gateway writing the returned headers as the part's own headers",
