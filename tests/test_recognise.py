@@ -347,3 +347,15 @@ def test_a_bounce_subject_candidate_needs_a_detector_before_any_refusal() -> Non
     assert screen("carol@example.com", [(n, str(v)) for n, v in parsed.message.items()]) is not None
     finding = examine(parsed)
     assert finding is None or not finding.form
+
+
+@pytest.mark.parametrize(("subject", "list_id"), [
+    ("[Devel] Re: Returned mail in logs", True), ("[Devel] Re: Returned mail in logs", False),
+    ("[Users] mail delivery failed after upgrade", True),
+])
+def test_list_posts_about_bounces_are_no_candidates(subject: str, list_id: bool) -> None:
+    """A bounce subject from any sender makes a candidate, but not a list's post or a reply on a list."""
+    headers = [("From", "Bob <bob@example.com>"), ("Subject", subject)]
+    if list_id:
+        headers.append(("List-Id", "<devel.lists.example.org>"))
+    assert screen("devel-bounces@lists.example.org" if list_id else "bob@example.com", headers) is None

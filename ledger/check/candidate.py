@@ -47,8 +47,8 @@ def _subject_marker(subject: str, from_daemon: bool, from_notice: bool, from_lis
     bounce = bounce_subject(subject)
     if from_daemon and bounce:
         return "MAILER-DAEMON/postmaster From with a bounce subject"
-    if bounce and not HUMAN_PREFIX.match(subject):
-        return "bounce subject"  # any From: a detector must still recognise the body
+    if bounce and not from_list and not HUMAN_PREFIX.match(subject):
+        return "bounce subject"  # any From but a list's: a detector must still recognise the body
     if from_list and LIST_NOTICE_SUBJECT.search(subject):
         return "list manager notice about a post"
     if AUTOREPLY_SUBJECT.search(subject):

@@ -153,9 +153,11 @@ SUBSCRIPTION_SUBJECT = re.compile(
     re.IGNORECASE,
 )
 
-# A person's reply or forward ("Re:", "Fwd:", "AW:", "SV:" ...): its subject names the thread,
-# not the message, so subject patterns other than the anchored autoreply ones do not apply.
-HUMAN_PREFIX = re.compile(r"^\s*(?:re|fwd?|aw|wg|sv|vs|tr|rv|r|antw|odp|enc|res)\s*(?:\[\d+\])?\s*:",
+# A person's reply or forward ("Re:", "Fwd:", "AW:", "SV:" ..., also after a list's "[tag]"): its
+# subject names the thread, not the message, so subject patterns other than the anchored autoreply
+# ones do not apply.
+HUMAN_PREFIX = re.compile(r"^\s*(?:\[[^\]]{0,40}\]\s*)?(?:re|fwd?|aw|wg|sv|vs|tr|rv|r|antw|odp|enc|res)\s*"
+                          r"(?:\[\d+\])?\s*:",
                           re.IGNORECASE)
 # A notice about mail the recipient sent (virus notices and challenges must say so;
 # an antivirus console's alert or a sign-up confirmation does not).
