@@ -59,31 +59,40 @@ def section(**fields: str) -> dict[str, str]:
 
 # -- 1. one bounce test for every path ---------------------------------------------------------
 
+# (fields of a returned section, is it a bounce's, is its own ID taken when nothing is inside)
 BOUNCE_OR_NOT = [
-    (section(from_="postmaster@example.test", subject="Mailbox quota at 90 %"), False),
-    (section(from_="Mailer <mailer@example.test>", subject="Monthly statement"), False),
-    (section(from_="postmaster@example.test", subject="Undelivered Mail Returned to Sender"), True),
-    (section(from_="MAILER-DAEMON (Mail Delivery System)", subject="failure notice"), True),
-    (section(from_="bob@example.com", subject="hi", return_path="<>"), True),
-    (section(from_="bob@example.com", subject="hi", content_type="multipart/report; report-type=x"), True),
-    (section(from_="bob@example.com", subject="hi", auto_submitted="auto-replied"), True),
-    (section(from_="bob@example.com", subject="hi", auto_submitted="no"), False),
-    (section(from_="bob@example.com", subject="Undeliverable: hi"), False),
+    (section(from_="postmaster@example.test", subject="Mailbox quota at 90 %"), False, True),
+    (section(from_="Mailer <mailer@example.test>", subject="Monthly statement"), False, True),
+    (section(from_="postmaster@example.test", subject="Undelivered Mail Returned to Sender"), True, False),
+    (section(from_="MAILER-DAEMON (Mail Delivery System)", subject="failure notice"), True, False),
+    (section(from_="bob@example.com", subject="hi", return_path="<>"), True, False),
+    (section(from_="bob@example.com", subject="hi", content_type="multipart/report; report-type=x"),
+     True, False),
+    (section(from_="bob@example.com", subject="hi", auto_submitted="auto-replied"), True, True),
+    (section(from_="bob@example.com", subject="hi", auto_submitted="no"), False, True),
+    (section(from_="bob@example.com", subject="Undeliverable: hi"), False, True),
 ]
 
 
-@pytest.mark.parametrize(("fields", "bounce"), BOUNCE_OR_NOT)
-def test_every_path_asks_the_same_bounce_question(fields: dict[str, str], bounce: bool) -> None:
+@pytest.mark.parametrize(("fields", "bounce", "taken"), BOUNCE_OR_NOT)
+def test_every_path_asks_the_same_bounce_question(fields: dict[str, str], bounce: bool, taken: bool) -> None:
     """The attached part, the quoted block and the stream scan agree (a daemon From alone is no bounce)."""
     assert is_bounce_section(fields.get) is bounce
     text = "".join(f"{name}: {value}\n" for name, value in fields.items()) + f"Message-ID: {ORIG}\n"
     assert is_bounce(email.message_from_string(text + "\nbody\n", policy=email.policy.compat32)) is bounce
     block = HeaderBlock(fields=[*fields.items(), ("message-id", ORIG)])
     assert block.is_bounce_header() is bounce
+    returned = dsn("Content-Type: message/rfc822\n\n" + text + "\nbody\n")
     scanner = Scanner()
-    scanner.feed(dsn("Content-Type: message/rfc822\n\n" + text + "\nbody\n"))
+    scanner.feed(returned)
     scanner.close()
-    assert (msgid.normalise(ORIG) in scanner.references()) is (not bounce)
+    norm = msgid.normalise(ORIG)
+    assert (norm in scanner.references()) is taken
+    assert (norm in refs_of(returned)) is taken
+    quoted = (b"From: MAILER-DAEMON@mx.example.com\nTo: alice@example.test\nSubject: failure notice\n\n"
+              b"Hi. This is the qmail-send program at mx.example.com.\n\n"
+              b"--- Below this line is a copy of the message.\n\n" + text.encode() + b"\nbody\n")
+    assert (norm in refs_of(quoted)) is taken
 
 
 def test_a_qmail_bounce_of_mail_from_our_postmaster_names_it() -> None:
@@ -120,10 +129,18 @@ def test_a_bounce_of_our_own_autoreply_names_the_autoreply() -> None:
     assert refs == ["auto.1@example.test"]
 
 
-def test_a_bounce_of_someone_elses_autoreply_names_nothing() -> None:
-    """The intermediate is a notice of another sender: its ID is never ours, its In-Reply-To never counts."""
+def test_a_bounce_of_an_autoreply_names_the_autoreply_never_its_in_reply_to() -> None:
+    """Nothing is found inside an Auto-Submitted notice: its own ID is the reference (ours or not)."""
     refs = refs_of(dsn(_returned_notice("carol@example.com", "<auto.1@example.com>")))
-    assert refs == []
+    assert refs == ["auto.1@example.com"]
+
+
+def test_a_bounce_of_a_report_of_someone_else_names_nothing() -> None:
+    """A returned DSN of another host: its own ID is never ours."""
+    returned = ("Content-Type: message/rfc822\n\nReturn-Path: <>\nMessage-ID: <dsn.1@mx.example.com>\n"
+                "From: MAILER-DAEMON@mx.example.com\nTo: bob@example.com\nSubject: Undelivered Mail\n"
+                "Date: Tue, 1 Dec 2026 09:00:00 +0000\n\nThe message could not be delivered.\n")
+    assert refs_of(dsn(returned)) == []
 
 
 # -- 2-5. the lenient fall-backs -------------------------------------------------------------------

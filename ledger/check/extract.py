@@ -16,7 +16,7 @@ import email.message
 from ledger import addresses, msgid
 from ledger.check import lenient
 from ledger.check.message import ParsedMessage, attached_message, decoded_text, header_text
-from ledger.check.nested import Getter, is_bounce_section, sent_by
+from ledger.check.nested import Getter, is_bounce_section, is_report_section, sent_by
 from ledger.check.quoted import (
     ORIGINAL_ID_FIELDS,
     header_block_ids,
@@ -70,8 +70,11 @@ def _own_ids(message: email.message.Message) -> list[str]:
 def _attached_ids(parsed: ParsedMessage, inner: email.message.Message, level: int) -> list[str]:
     if is_bounce(inner) and level < MAX_NESTED_BOUNCES:
         found = original_references(parsed, inner, level + 1)
-        if sent_by(_getter(inner), _ours(parsed)):  # a bounce of our own notice: it is ours too
+        get = _getter(inner)
+        if sent_by(get, _ours(parsed)):  # a bounce of our own notice: it is ours too
             _add(found, [r for r in _own_ids(inner) if "@" in r])
+        elif not found and not is_report_section(get, header_text):
+            found = [r for r in _own_ids(inner) if "@" in r]  # an Auto-Submitted notice, maybe ours
         return found
     return _own_ids(inner)
 

@@ -11,7 +11,11 @@ postmaster@, mailer@ or bounces@ send ordinary mail too (quota warnings,
 statements), and when it bounces its returned header block is the original.
 A bounce needs a null ``Return-Path``, a ``multipart/report`` type, an
 ``Auto-Submitted`` other than ``no``, or a daemon ``From`` *with* a bounce
-subject. Costs: a few dictionary lookups and at most one regex search.
+subject. The first three but ``Auto-Submitted`` make it a *report*, whose own
+Message-ID is never a reference unless one of our non-null addresses sent it;
+an ``Auto-Submitted``-only notice's own ID is the reference when nothing is
+found inside it (it may be our autoreply or our ticket system's mail).
+Costs: a few dictionary lookups and at most one regex search.
 """
 
 from __future__ import annotations
@@ -42,20 +46,33 @@ def _daemon_from(value: str) -> bool:
     return "@" not in lowered
 
 
-def is_bounce_section(get: Getter, subject_text: Callable[[str], str] = str) -> bool:
-    """True for the header section of a bounce or another automatic notice.
+def is_report_section(get: Getter, subject_text: Callable[[str], str] = str) -> bool:
+    """True for the header section of a delivery report: a null ``Return-Path``, a
+    ``multipart/report`` type, or a daemon ``From`` with a bounce subject.
 
     ``get`` returns a field's value by lower-case name (None if absent);
     ``subject_text`` decodes RFC 2047 words of the subject when the caller
-    has them encoded.
+    has them encoded. A report's own Message-ID is never ours unless it was
+    sent from one of our non-null addresses (:func:`sent_by`).
     """
     if (get("return-path") or "").replace(" ", "") == "<>":
         return True
     if (get("content-type") or "").strip().lower().startswith("multipart/report"):
         return True
+    return _daemon_from(get("from") or "") and bool(BOUNCE_SUBJECT.search(subject_text(get("subject") or "")))
+
+
+def is_bounce_section(get: Getter, subject_text: Callable[[str], str] = str) -> bool:
+    """True for the header section of a bounce or another automatic notice: a report
+    (:func:`is_report_section`) or a section with ``Auto-Submitted`` other than ``no``.
+
+    An ``Auto-Submitted`` notice with a real sender (an autoreply, a ticket
+    system's mail) may be a message of ours: when nothing is found inside it,
+    its own Message-ID is the reference (the callers do that).
+    """
     if auto_submitted(get("auto-submitted")) not in ("", "no"):
         return True
-    return _daemon_from(get("from") or "") and bool(BOUNCE_SUBJECT.search(subject_text(get("subject") or "")))
+    return is_report_section(get, subject_text)
 
 
 def sent_by(get: Getter, ours: Iterable[str]) -> bool:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from ledger import addresses, msgid
 from ledger.check.message import header_text
-from ledger.check.nested import is_bounce_section, sent_by
+from ledger.check.nested import is_bounce_section, is_report_section, sent_by
 from ledger.check.patterns import is_daemon_localpart
 
 MAX_LINES = 20000
@@ -92,6 +92,10 @@ class HeaderBlock:
     def is_bounce_header(self) -> bool:
         """The header of a bounce (quoted by a bounce of a bounce, or forwarded by a person)."""
         return is_bounce_section(self.get, header_text)
+
+    def is_report_header(self) -> bool:
+        """The header of a delivery report (nested.is_report_section): its ID is never the original."""
+        return is_report_section(self.get, header_text)
 
     def sent_by(self, ours: Iterable[str]) -> bool:
         """Sent from one of ``ours`` (a non-null address): see nested.sent_by."""
@@ -173,20 +177,25 @@ def header_block_ids(text: str, ours: Iterable[str] = (), weak: bool = False) ->
 
     The first whole-message block that is not a bounce's gives them. A
     bounce's block before it is skipped, unless it was sent from one of
-    ``ours`` (a bounce of our own notice): then its ID counts too. ``weak``
+    ``ours`` (a bounce of our own notice): then its ID counts too; an
+    ``Auto-Submitted`` notice's block (no report) gives its own ID when no
+    original block follows. ``weak``
     admits a Message-ID without "@" (only for a returned header section).
     """
     found: list[str] = []
+    notice: list[str] = []  # an Auto-Submitted notice's own IDs, if nothing is found after it
     for block in header_blocks(text):
         if not block.is_message_header():
             continue
         if block.is_bounce_header():
             if ours and block.sent_by(ours):
                 found.extend(r for r in block.references() if r not in found)
+            elif not block.is_report_header() and not notice:
+                notice = block.references()
             continue
         found.extend(r for r in block.references(weak) if r not in found)
         break
-    return found
+    return found or notice
 
 
 # "Message-ID of the message: <...>", "Original Message-ID: <...>", "The message ID was <...>":
