@@ -35,6 +35,7 @@ from enum import StrEnum
 
 from ledger.check.detectors.base import Finding
 from ledger.config import NoReferenceSettings, UnmatchedSettings
+from ledger.hashing import EntryHash
 from ledger.store import Match
 
 ACCEPT = "accept"
@@ -77,6 +78,9 @@ REPLY_CODES: dict[str, tuple[str, str]] = {
     TEMPFAIL: ("451", "4.7.1"),
 }
 INTERNAL_ERROR_TEXT = "Temporary local problem, try again later"
+# A match through a weak reference (Finding.weak: a Message-ID without "@") may take one bounce
+# per recorded recipient, not matches_per_recipient (docs/policy.md, "Weak references").
+WEAK_MATCHES_PER_RECIPIENT = 1
 
 # Defaults for candidates with no reference and no original recipient, and the
 # per-kind exceptions to unmatched_action: the config's defaults, one source of truth.
@@ -211,6 +215,14 @@ def _envelope(recipients: Sequence[str], pairs: Mapping[str, Sequence[str]]) -> 
     return f"envelope: the recipient recently wrote to the original's recipient ({named} found)"
 
 
+def per_recipient(policy: Policy, finding: Finding, match: Match,
+                  via: Mapping[EntryHash, str] | None) -> int:
+    """The bounces per recorded recipient a match may take: fewer through a weak reference."""
+    if finding.weak and via is not None and via.get(match.entry) in finding.weak:
+        return min(WEAK_MATCHES_PER_RECIPIENT, policy.matches_per_recipient)
+    return policy.matches_per_recipient
+
+
 def _cut_short(policy: Policy, finding: Finding) -> Decision | None:
     """The answer for a reading cut before any reference was found (None: not that case)."""
     if finding.cut is None or finding.references:
@@ -228,13 +240,15 @@ def decide(
     recipients: Sequence[str],
     found: Mapping[str, Sequence[Match]],
     pairs: Mapping[str, Sequence[str]] | None = None,
+    via: Mapping[EntryHash, str] | None = None,
 ) -> Decision:
     """Decide a candidate.
 
     ``found`` maps each envelope recipient to the ledger entries that matched
     one of the finding's references bound to that recipient; ``pairs`` maps
     each envelope recipient to the original recipients it has a recorded
-    (sender, recipient) pair with.
+    (sender, recipient) pair with; ``via`` maps a looked-up entry to the
+    reference it stands for (a weak reference's match has a smaller budget).
     """
     pairs = pairs or {}
     early = _cut_short(policy, finding)
@@ -257,7 +271,7 @@ def decide(
     exhausted = False
     for rcpt in recipients:
         usable = [m for m in found.get(rcpt, ())
-                  if m.matches < max(1, m.recipients) * policy.matches_per_recipient]
+                  if m.matches < max(1, m.recipients) * per_recipient(policy, finding, m, via)]
         if found.get(rcpt) and not usable:
             exhausted = True
         if not usable:

@@ -372,8 +372,11 @@ class Ledger:
             pipe.fcall(CLAIM_FUNCTION, 2, key, token_key, match.entry.field, per_recipient)
 
     def claim(self, matches: Sequence[Match], per_recipient: int, kind: bytes = MESSAGE,
-              token: str | None = None) -> list[int]:
+              token: str | None = None, budgets: Sequence[int] | None = None) -> list[int]:
         """Count one bounce against each match, atomically within its budget (one round trip).
+
+        ``budgets`` gives each match its own ``per_recipient`` (a weak
+        reference's smaller budget); by default all take ``per_recipient``.
 
         Returns CLAIMED, SPENT or GONE per match. A claim retried with the same
         ``token`` counts once. Raises LedgerUnavailable.
@@ -383,8 +386,9 @@ class Ledger:
                 if self._use_function is None:
                     self._load_code()
                 pipe = self.client.pipeline(transaction=False)
-                for match in matches:
-                    self.queue_count(pipe, match, kind, per_recipient, token)
+                for index, match in enumerate(matches):
+                    per = budgets[index] if budgets is not None else per_recipient
+                    self.queue_count(pipe, match, kind, per, token)
                 return [int(r) for r in pipe.execute()]
             except redis.ResponseError as exc:
                 if attempt == 1 and _code_missing(exc):

@@ -30,6 +30,7 @@ from ledger.decide import (
     catching_up,
     decide,
     ordinary,
+    per_recipient,
     unreachable,
 )
 from ledger.hashing import MESSAGE, PAIR, EntryHash, Hasher
@@ -137,9 +138,11 @@ class Inspector:
             finding = self._scanned(finding, raw, scanner, parsed.own_id)
         recipients = [addresses.normalise(r) for r in envelope.recipients]
         wanted: dict[EntryHash, str] = {}
+        via: dict[EntryHash, str] = {}  # which reference each entry stands for (weak ones have less budget)
         for rcpt in recipients:
             for ref in finding.references:
-                wanted[self.hasher.message(ref, rcpt)] = rcpt
+                entry = self.hasher.message(ref, rcpt)
+                wanted[entry], via[entry] = rcpt, ref
         # The envelope check only ever decides a bounce without a reference: ask for
         # pairs only then, so a referenced bounce costs no pair probes.
         wanted_pairs: dict[EntryHash, tuple[str, str]] = {}
@@ -159,11 +162,11 @@ class Inspector:
         for entry in hits.get(PAIR, {}):
             rcpt, other = wanted_pairs[entry]
             pairs.setdefault(rcpt, []).append(other)
-        decision = decide(self.policy, finding, recipients, found, pairs)
+        decision = decide(self.policy, finding, recipients, found, pairs, via)
         if decision.action == REJECT and decision.cause in LEDGER_DEPENDENT and self._catching_up():
             return catching_up(self.policy, finding)
         if claim and decision.matches:
-            return self._claim(decision, finding, recipients, found, pairs)
+            return self._claim(decision, finding, recipients, pairs, via)
         return decision
 
     def _catching_up(self) -> bool:
@@ -176,12 +179,14 @@ class Inspector:
             return True  # cannot tell: a 451 costs a retry, a wrong 550 costs a bounce
 
     def _claim(self, decision: Decision, finding: Finding, recipients: list[str],
-               found: dict[str, list[Match]], pairs: dict[str, list[str]]) -> Decision:
+               pairs: dict[str, list[str]], via: dict[EntryHash, str]) -> Decision:
         """Take the accepted bounce's units of budget; a lost race turns the accept into a refusal."""
         matches = decision.matches
         token = uuid.uuid4().hex  # a retry of this claim (the reply was lost) counts once
+        budgets = [per_recipient(self.policy, finding, m, via) for m in matches]
         try:
-            results = self.ledger.claim(matches, self.policy.matches_per_recipient, token=token)
+            results = self.ledger.claim(matches, self.policy.matches_per_recipient, token=token,
+                                        budgets=budgets)
         except LedgerUnavailable as exc:
             # The lookup saw the original within budget: accept, and count it when Redis can.
             if self.later is None or not self.later(lambda pipe: self._queue_counts(pipe, matches, token)):

@@ -14,10 +14,12 @@ A tagged accept can therefore never stand in for a ledger match.
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import html
 import json
+import quopri
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -168,6 +170,17 @@ def test_sidecar_is_well_formed(sample: Sample) -> None:
         assert meta["generated_by"].startswith(("real software: ", "written from "))
 
 
+def _encoded_message(part: email.message.Message) -> str:
+    """A message/* part sent base64 or quoted-printable, decoded (the parser leaves it encoded)."""
+    cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if cte not in ("base64", "quoted-printable"):
+        return ""
+    inner = part.get_payload()[0]
+    text = inner.as_string() if isinstance(inner, email.message.Message) else ""
+    data = base64.b64decode(text, validate=False) if cte == "base64" else quopri.decodestring(text.encode())
+    return data.decode("utf-8", "replace")
+
+
 def flat_text(raw: bytes) -> str:
     """Everything a reader could find in a message: raw, every part decoded, HTML unescaped twice."""
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
@@ -176,6 +189,8 @@ def flat_text(raw: bytes) -> str:
         payload = part.get_payload(decode=True)
         if isinstance(payload, bytes):
             texts.append(payload.decode("utf-8", "replace"))
+        elif part.get_content_maintype() == "message" and part.is_multipart():
+            texts.append(_encoded_message(part))
     return re.sub(r"\s+", "", html.unescape(html.unescape("\n".join(texts)))).lower()
 
 

@@ -33,6 +33,8 @@ BOUNCE_LINES = {
     "trendmicro": "InterScan Messaging Security Suite has blocked this message",
     "mailman": "You are not allowed to post to this mailing list, and your message has been",
     "ezmlm": "Hi! This is the ezmlm program. I'm managing the list@example.com mailing list.",
+    "sympa": "You are not allowed to send this message for the following reason:",
+    "google-groups": "You do not have permission to post to this group.",
     "fml": "You are not a member of this mailing list <list@example.com>.",
     "generic": "Your message could not be delivered: mailbox unavailable",
 }

@@ -96,6 +96,23 @@ def test_outbound_adds_a_missing_message_id(milters: tuple[MilterProcess, Milter
     assert ledger_keys(redis_client) == 1
 
 
+def test_an_id_without_at_is_recorded_and_its_bounce_accepted(milters: tuple[MilterProcess, MilterProcess],
+                                                               redis_client: redis.Redis) -> None:
+    """Old software writes "Message-ID: 20140913142357": recorded as it is, matched as a weak reference."""
+    outbound, inbound = milters
+    sent = send(outbound, messages.original(message_id="20140913142357"), "alice@example.test",
+                ["bob@example.com"])
+    assert sent.code == "accept" and sent.added_headers == []  # kept, not replaced
+    assert ledger_keys(redis_client) == 1
+    real = send(inbound, messages.dsn(messages.original(message_id="20140913142357")), "",
+                ["alice@example.test"])
+    assert real.code == "accept" and real.added_headers[0][1].startswith("pass (dsn;")
+    # a weak reference takes one bounce per recipient: the second is refused
+    again = send(inbound, messages.dsn(messages.original(message_id="20140913142357")), "",
+                 ["alice@example.test"])
+    assert again.code == "reject"
+
+
 def test_inbound_accepts_ordinary_mail_before_the_body(milters: tuple[MilterProcess, MilterProcess],
                                                        redis_client: redis.Redis) -> None:
     _, inbound = milters

@@ -42,7 +42,8 @@ def examine(message: ParsedMessage, detectors: tuple[Detector, ...] = DETECTORS)
         if finding is not None:
             refs = tuple(r for r in finding.references if r != own)
             rcpts = tuple(r for r in finding.recipients_of_original if r and r not in ours)
-            return replace(finding, references=refs, recipients_of_original=rcpts, cut=message.cut)
+            weak = tuple(r for r in refs if "@" not in r)  # only a returned section's Message-ID gives one
+            return replace(finding, references=refs, recipients_of_original=rcpts, cut=message.cut, weak=weak)
     if failed:
         return Finding("unknown", (), form=False, detector="failed", cut=message.cut)
     return None

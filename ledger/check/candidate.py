@@ -17,10 +17,8 @@ from ledger import addresses
 from ledger.check.message import header_text
 from ledger.check.patterns import (
     AUTOREPLY_SUBJECT,
-    BOUNCE_SUBJECT,
     CHALLENGE_HEADERS,
     CHALLENGE_SUBJECT,
-    DAEMON_LOCALPARTS,
     HUMAN_PREFIX,
     LIST_MANAGER_HEADERS,
     LIST_NOTICE_SUBJECT,
@@ -29,7 +27,9 @@ from ledger.check.patterns import (
     SUBSCRIPTION_SUBJECT,
     VIRUS_SUBJECT,
     auto_submitted,
+    bounce_subject,
     is_autoreply_header,
+    is_daemon_localpart,
     list_manager_address,
 )
 
@@ -44,8 +44,11 @@ class Candidate:
 
 
 def _subject_marker(subject: str, from_daemon: bool, from_notice: bool, from_list: bool) -> str | None:
-    if from_daemon and BOUNCE_SUBJECT.search(subject):
+    bounce = bounce_subject(subject)
+    if from_daemon and bounce:
         return "MAILER-DAEMON/postmaster From with a bounce subject"
+    if bounce and not from_list and not HUMAN_PREFIX.match(subject):
+        return "bounce subject"  # any From but a list's: a detector must still recognise the body
     if from_list and LIST_NOTICE_SUBJECT.search(subject):
         return "list manager notice about a post"
     if AUTOREPLY_SUBJECT.search(subject):
@@ -94,7 +97,7 @@ class Screener:
         elif lname == "from":
             senders = addresses.from_header(value)
             parts = [addresses.local_part(a) for a in senders]
-            self.from_daemon = any(p in DAEMON_LOCALPARTS for p in parts)
+            self.from_daemon = any(is_daemon_localpart(p) for p in parts)
             self.from_notice = any(p in NOTICE_LOCALPARTS for p in parts)
             self.from_list = self.from_list or any(list_manager_address(a) for a in senders)
         elif lname == "subject":

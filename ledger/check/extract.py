@@ -14,24 +14,34 @@ import email
 import email.message
 
 from ledger import addresses, msgid
+from ledger.check import lenient
 from ledger.check.message import ParsedMessage, attached_message, decoded_text, header_text
-from ledger.check.patterns import BOUNCE_SUBJECT, DAEMON_LOCALPARTS
-from ledger.check.quoted import header_block_ids, labelled_ids, labelled_recipients, prose, recipients_in
+from ledger.check.nested import Getter, is_bounce_section, is_report_section, sent_by
+from ledger.check.quoted import (
+    ORIGINAL_ID_FIELDS,
+    header_block_ids,
+    labelled_ids,
+    labelled_recipients,
+    prose,
+    recipients_in,
+    weak_id,
+)
 
 MAX_NESTED_BOUNCES = 3
 _ATTACHED = ("message/rfc822", "message/global", "message/rfc822-headers")
 _HEADERS_ONLY = ("text/rfc822-headers", "message/global-headers")
 
 
+def _getter(message: email.message.Message) -> Getter:
+    def get(name: str) -> str | None:
+        value = message.get(name)
+        return None if value is None else str(value)  # str(): 8-bit junk gives a Header
+    return get
+
+
 def is_bounce(message: email.message.Message) -> bool:
-    """Headers of a delivery report: null Return-Path, a daemon From, or a report type."""
-    if str(message.get("Return-Path") or "").replace(" ", "") == "<>":
-        return True
-    if message.get_content_type() == "multipart/report":
-        return True
-    senders = addresses.from_header(header_text(message.get("From")))
-    daemon = any(addresses.local_part(a) in DAEMON_LOCALPARTS for a in senders)
-    return daemon and bool(BOUNCE_SUBJECT.search(header_text(message.get("Subject"))))
+    """Headers of a bounce or notice (one test for every path: ``nested.is_bounce_section``)."""
+    return is_bounce_section(_getter(message), header_text)
 
 
 def _add(found: list[str], refs: list[str]) -> None:
@@ -40,11 +50,37 @@ def _add(found: list[str], refs: list[str]) -> None:
             found.append(ref)
 
 
+def _ours(parsed: ParsedMessage) -> list[str]:
+    """Our users this message went to: a returned notice they sent is ours (nested.sent_by)."""
+    return list(parsed.envelope.recipients)
+
+
+def _own_ids(message: email.message.Message) -> list[str]:
+    """A returned message's own Message-ID (weak without "@"), then a rewriting provider's kept one."""
+    value = str(message.get("Message-ID") or "")
+    ref = msgid.normalise(value)
+    found = [ref] if ref and "@" in ref else [weak] if (weak := weak_id(value)) else []
+    for name in ORIGINAL_ID_FIELDS:
+        kept = msgid.normalise(str(message.get(name) or ""))
+        if kept and "@" in kept and kept not in found:
+            found.append(kept)
+    return found
+
+
 def _attached_ids(parsed: ParsedMessage, inner: email.message.Message, level: int) -> list[str]:
     if is_bounce(inner) and level < MAX_NESTED_BOUNCES:
-        return original_references(parsed, inner, level + 1)
-    ref = msgid.normalise(str(inner.get("Message-ID") or ""))  # str(): 8-bit junk gives a Header
-    return [ref] if ref and "@" in ref else []
+        found = original_references(parsed, inner, level + 1)
+        get = _getter(inner)
+        if sent_by(get, _ours(parsed)):  # a bounce of our own notice: it is ours too
+            _add(found, [r for r in _own_ids(inner) if "@" in r])
+        elif not found and not is_report_section(get, header_text):
+            found = [r for r in _own_ids(inner) if "@" in r]  # an Auto-Submitted notice, maybe ours
+        return found
+    return _own_ids(inner)
+
+
+def _encoded(part: email.message.Message) -> bool:
+    return str(part.get("Content-Transfer-Encoding") or "").strip().lower() in ("base64", "quoted-printable")
 
 
 def structured_references(parsed: ParsedMessage, root: email.message.Message | None = None,
@@ -53,14 +89,16 @@ def structured_references(parsed: ParsedMessage, root: email.message.Message | N
     found: list[str] = []
     for _, part in parsed.parts(root=root):
         ctype = part.get_content_type()
+        if ctype in _ATTACHED and _encoded(part):
+            continue  # RFC 2046 forbids it, so the parser left it encoded: lenient.returned_part_ids
         if ctype in _ATTACHED:
             inner = attached_message(part)
             if inner is not None:
                 _add(found, _attached_ids(parsed, inner, level))
             elif ctype == "message/rfc822-headers" or not part.is_multipart():
-                _add(found, header_block_ids(decoded_text(part)))
+                _add(found, header_block_ids(decoded_text(part), _ours(parsed), weak=True))
         elif ctype in _HEADERS_ONLY:
-            _add(found, header_block_ids(decoded_text(part)))
+            _add(found, header_block_ids(decoded_text(part), _ours(parsed), weak=True))
     return found
 
 
@@ -72,7 +110,7 @@ def quoted_references(parsed: ParsedMessage, root: email.message.Message | None 
     """
     texts = [text for _, text in parsed.text_parts(root=root)]
     for text in texts:
-        refs = header_block_ids(text)
+        refs = header_block_ids(text, _ours(parsed))
         if refs:
             return refs
     for text in texts:
@@ -84,8 +122,42 @@ def quoted_references(parsed: ParsedMessage, root: email.message.Message | None 
 
 def original_references(parsed: ParsedMessage, root: email.message.Message | None = None,
                         level: int = 0) -> list[str]:
-    """The original's Message-ID(s): returned parts first, else quoted text."""
-    return structured_references(parsed, root, level) or quoted_references(parsed, root)
+    """The original's Message-ID(s): returned parts first, else quoted text, else the lenient readings."""
+    return (structured_references(parsed, root, level) or quoted_references(parsed, root)
+            or lenient_references(parsed, root, level))
+
+
+def lenient_references(parsed: ParsedMessage, root: email.message.Message | None = None,
+                       level: int = 0) -> list[str]:
+    """What the strict path missed in damaged bounces (``ledger.check.lenient``), in this order:
+    returned parts read leniently, a multipart re-read with the delimiter it really uses, a
+    multipart without delimiters, the section after a marker line."""
+    ours = _ours(parsed)
+    top = root if root is not None else parsed.message
+    found: list[str] = []
+    for _, part in parsed.parts(root=root):
+        _add(found, lenient.returned_part_ids(part, ours))
+        if found:
+            return found
+    unsplit = (p for _, p in parsed.parts(root=root)
+               if p is not top and not p.is_multipart() and p.get_content_maintype() == "multipart")
+    multiparts = [top, *unsplit]
+    for broken in multiparts:  # a multipart the parser could not split: its payload is text
+        again = lenient.redelimited(broken)
+        if again is not None and level < MAX_NESTED_BOUNCES:
+            found = structured_references(parsed, again, level + 1) or quoted_references(parsed, again)
+            for _, part in [] if found else parsed.parts(root=again):
+                _add(found, lenient.returned_part_ids(part, ours))
+            if found:
+                return found
+        found = lenient.undelimited_ids(broken, ours)
+        if found:
+            return found
+    for _, text in parsed.text_parts(root=root):
+        found = lenient.marker_ids(text, ours)
+        if found:
+            return found
+    return []
 
 
 def _exclusions(parsed: ParsedMessage) -> frozenset[str]:
@@ -137,6 +209,12 @@ def reply_references(parsed: ParsedMessage) -> list[str]:
     if not refs:
         refs = msgid.all_in_header(parsed.header("References"))[-1:]
     return refs
+
+
+def references_or_reply(parsed: ParsedMessage) -> list[str]:
+    """The returned or quoted original's IDs; when the body names none, the bounce's own
+    ``In-Reply-To``/``References`` (some gateways and list servers name the original only there)."""
+    return original_references(parsed) or reply_references(parsed)
 
 
 def answered_references(parsed: ParsedMessage) -> list[str]:

@@ -36,7 +36,18 @@ DAEMON_LOCALPARTS = frozenset({
     "mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon", "mail.daemon",
     "mmdf", "mail-delivery", "maildelivery", "mailadmin", "mailer", "smtp-gateway",
     "nobody-bounce", "bounce", "bounces", "returned-mail", "exchangeadmin",
+    "mail-delivery-subsystem", "maildeliverysystem", "mail-delivery-system", "mailer-agent",
 })
+_SEPARATORS = str.maketrans("", "", "-_.")
+# The same names with separators dropped: post_master, mailer_daemon, MAILER.DAEMON ...
+_DAEMON_SQUASHED = frozenset(name.translate(_SEPARATORS) for name in DAEMON_LOCALPARTS)
+
+
+def is_daemon_localpart(local: str) -> bool:
+    """A local part that sends delivery reports, in any spelling (``post_master``, ``Mailer.Daemon``)."""
+    lowered = local.lower()
+    return lowered in DAEMON_LOCALPARTS or lowered.translate(_SEPARATORS) in _DAEMON_SQUASHED
+
 # Local parts of virus scanners and challenge/response systems.
 NOTICE_LOCALPARTS = frozenset({
     "amavis", "amavisd", "virusalert", "virus-alert", "virus", "antivirus", "av-alert",
@@ -53,9 +64,26 @@ BOUNCE_SUBJECT = re.compile(
     r"not delivered|delivery failure|message (?:not|could not be) delivered|"
     r"unzustellbar|nicht zustellbar|non remis|non distribuable|no se puede entregar|"
     r"non recapitabile|niet bezorgd|kan niet worden bezorgd|kunde inte levereras|"
-    r"não (?:pode ser )?entregue|配信不能|配信できません|delivery status notification",
+    r"não (?:pode ser )?entregue|配信不能|配信できません|delivery status notification|"
+    # Localised NDR subjects (Office 365's "Undeliverable:" and MTAs' own), decoded from RFC 2047:
+    r"配信エラー|配信失敗|无法投递|無法傳遞|无法送达|無法送達|投递失败|邮件退回|退信|系统退信|"
+    r"배달되지 않음|배달 실패|전달 실패|반송된 메일|메일 반송|발송 실패|"
+    r"недоставлен|не доставлено|не может быть доставлено|ошибка доставки|"
+    r"возвращ[её]нное (?:письмо|сообщение)|"
+    r"niedostarczalne|nie można dostarczyć|niedostarczon|nedoručitelné|nelze doručit|"
+    r"teslim edilemedi|kan ikke leveres|ikke levert|kunne ikke leveres|toimittamaton|ei voitu toimittaa|"
+    r"kézbesíthetetlen|δεν είναι δυνατή η παράδοση|αδυναμία παράδοσης|não é possível entregar|"
+    r"no entregado|impossible de remettre",
     re.IGNORECASE,
 )
+_BOUNCE_SUBJECT_LOWER = lowered(BOUNCE_SUBJECT.pattern)
+
+
+def bounce_subject(subject: str) -> bool:
+    """BOUNCE_SUBJECT on the lower-cased subject: the screen asks it of every message with a
+    subject, and the case-sensitive search of lower-cased text is several times faster."""
+    return _BOUNCE_SUBJECT_LOWER.search(subject.lower()) is not None
+
 
 # Lines after which a text bounce quotes the returned message, header block first (qmail,
 # Exim, Sendmail, Postfix, OpenSMTPD, IMail, Exchange in its languages, Oracle's excerpt).
@@ -125,9 +153,11 @@ SUBSCRIPTION_SUBJECT = re.compile(
     re.IGNORECASE,
 )
 
-# A person's reply or forward ("Re:", "Fwd:", "AW:", "SV:" ...): its subject names the thread,
-# not the message, so subject patterns other than the anchored autoreply ones do not apply.
-HUMAN_PREFIX = re.compile(r"^\s*(?:re|fwd?|aw|wg|sv|vs|tr|rv|r|antw|odp|enc|res)\s*(?:\[\d+\])?\s*:",
+# A person's reply or forward ("Re:", "Fwd:", "AW:", "SV:" ..., also after a list's "[tag]"): its
+# subject names the thread, not the message, so subject patterns other than the anchored autoreply
+# ones do not apply.
+HUMAN_PREFIX = re.compile(r"^\s*(?:\[[^\]]{0,40}\]\s*)?(?:re|fwd?|aw|wg|sv|vs|tr|rv|r|antw|odp|enc|res)\s*"
+                          r"(?:\[\d+\])?\s*:",
                           re.IGNORECASE)
 # A notice about mail the recipient sent (virus notices and challenges must say so;
 # an antivirus console's alert or a sign-up confirmation does not).
@@ -150,18 +180,28 @@ LIST_NOTICE_SUBJECT = re.compile(
     r"awaits moderator approval|^\s*rejected[ :(]|\(not member\)|auto-?response for your message|"
     r"your (?:message|mail|post(?:ing)?) (?:to .{1,80} )?(?:was |has been |is )?"
     r"(?:rejected|held|refused|denied|bounced)|posting (?:rejected|denied|held)|"
-    r"message (?:rejected|held for moderation)|not (?:a )?member of",
+    r"message (?:rejected|held for moderation)|not (?:a )?member of|"
+    r"request to mailing list .{1,80} rejected|moderating your message|"
+    r"message (?:rejected|refused|not distributed) (?:for|to) (?:the )?list",
     re.IGNORECASE,
 )
 LIST_MANAGER_HEADERS = frozenset({"x-list-administrivia", "x-ml-server", "x-ml-name", "x-mailman-version",
                                   "mailing-list", "x-ezmlm-version", "list-id", "x-listserver"})
 LIST_MANAGER_SUFFIXES = ("-owner", "-admin", "-request", "-bounces", "-help")
+# The list managers' own addresses (Sympa's sympa@, LISTSERV, Majordomo) and Google Groups'
+# "group+owners@" address.
+LIST_MANAGER_LOCALPARTS = frozenset({"sympa", "listserv", "majordomo", "mailman", "ecartis", "lyris",
+                                     "listproc", "smartlist"})
+LIST_MANAGER_TAGS = ("owner", "owners", "bounces", "admin")
 
 
 def list_manager_address(address: str) -> bool:
-    """``list-owner@``, ``owner-list@``, ``list-admin@``: a list manager, not a person."""
-    local = address.rsplit("@", 1)[0]
-    return local.endswith(LIST_MANAGER_SUFFIXES) or local.startswith("owner-")
+    """``list-owner@``, ``owner-list@``, ``list+owners@``, ``sympa@``: a list manager, not a person."""
+    local = address.rsplit("@", 1)[0].lower()
+    if local.endswith(LIST_MANAGER_SUFFIXES) or local.startswith("owner-"):
+        return True
+    base, plus, tag = local.partition("+")
+    return base in LIST_MANAGER_LOCALPARTS or bool(plus and tag in LIST_MANAGER_TAGS)
 
 
 AUTOREPLY_PRECEDENCE = frozenset({"auto_reply", "auto-reply", "autoreply"})

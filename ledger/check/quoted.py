@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ledger import addresses, msgid
-from ledger.check.patterns import BOUNCE_SUBJECT, DAEMON_LOCALPARTS
+from ledger.check.message import header_text
+from ledger.check.nested import is_bounce_section, is_report_section, sent_by
+from ledger.check.patterns import is_daemon_localpart
 
 MAX_LINES = 20000
 MAX_LINE = 2000
@@ -31,11 +33,26 @@ _MESSAGE_FIELDS = frozenset({"received", "message-id", "return-path", "mime-vers
                              "x-mailer", "user-agent", "content-type", "authentication-results"})
 
 
-_DAEMON_HINTS = ("daemon", "postmaster", "mailer", "mmdf", "bounce", "delivery", "returned", "admin",
-                 "gateway")
-
 
 _ORIGINAL_FIELDS = _MESSAGE_FIELDS | {"from", "to", "cc", "subject", "date", "sender", "reply-to"}
+# Fields in which a provider that rewrites the Message-ID keeps the one our outbound side saw
+# (Exchange Online / Outlook.com as a smarthost: README, "Rewritten Message-IDs").
+ORIGINAL_ID_FIELDS = ("x-microsoft-original-message-id",)
+# A Message-ID without "@" (old or broken software: "Message-ID: 20140913142357") is taken only
+# from the Message-ID field of a returned header section, and only in this shape: one token,
+# long enough not to be a counter. It is a *weak* reference (docs/policy.md, "Weak references").
+_WEAK_ID = re.compile(r"[a-z0-9][a-z0-9._$%+=/-]{7,250}")
+
+
+def weak_id(value: str | None) -> str | None:
+    """The normalised ID of a Message-ID field value without "@", if it has the accepted shape
+    (one token: words with spaces between them are no ID)."""
+    if not value or len(value.strip().strip("<>").split()) != 1:
+        return None
+    normalised = msgid.normalise(value)
+    if normalised and "@" not in normalised and _WEAK_ID.fullmatch(normalised):
+        return normalised
+    return None
 
 
 def unescape(text: str) -> str:
@@ -74,22 +91,33 @@ class HeaderBlock:
 
     def is_bounce_header(self) -> bool:
         """The header of a bounce (quoted by a bounce of a bounce, or forwarded by a person)."""
-        if (self.get("return-path") or "").replace(" ", "") == "<>":
-            return True
-        sender = (self.get("from") or "").lower()
-        if any(part in sender for part in _DAEMON_HINTS):
-            senders = addresses.from_header(sender)
-            if any(addresses.local_part(a) in DAEMON_LOCALPARTS for a in senders):
-                return True
-        ctype = (self.get("content-type") or "").lower()
-        if ctype.lstrip().startswith("multipart/report"):
-            return True
-        return "@" not in sender and bool(BOUNCE_SUBJECT.search(self.get("subject") or ""))
+        return is_bounce_section(self.get, header_text)
+
+    def is_report_header(self) -> bool:
+        """The header of a delivery report (nested.is_report_section): its ID is never the original."""
+        return is_report_section(self.get, header_text)
+
+    def sent_by(self, ours: Iterable[str]) -> bool:
+        """Sent from one of ``ours`` (a non-null address): see nested.sent_by."""
+        return sent_by(self.get, ours)
 
     def message_id(self) -> str | None:
         value = self.get("message-id")
         normalised = msgid.normalise(value) if value else None
         return normalised if normalised and "@" in normalised else None
+
+    def references(self, weak: bool = False) -> list[str]:
+        """The section's own IDs: its Message-ID (``weak``: also one without "@"), then any
+        original Message-ID a rewriting provider kept (:data:`ORIGINAL_ID_FIELDS`)."""
+        found: list[str] = []
+        ref = self.message_id() or (weak_id(self.get("message-id")) if weak else None)
+        if ref:
+            found.append(ref)
+        for name in ORIGINAL_ID_FIELDS:
+            kept = msgid.normalise(self.get(name) or "")
+            if kept and "@" in kept and kept not in found:
+                found.append(kept)
+        return found
 
 
 def lines_of(text: str) -> list[str]:
@@ -144,11 +172,30 @@ def original_block(text: str) -> HeaderBlock | None:
     return None
 
 
-def header_block_ids(text: str) -> list[str]:
-    """The original's Message-ID from quoted header text (empty list if none)."""
-    block = original_block(text)
-    ref = block.message_id() if block is not None else None
-    return [ref] if ref else []
+def header_block_ids(text: str, ours: Iterable[str] = (), weak: bool = False) -> list[str]:
+    """The original's Message-ID(s) from quoted header text (empty list if none).
+
+    The first whole-message block that is not a bounce's gives them. A
+    bounce's block before it is skipped, unless it was sent from one of
+    ``ours`` (a bounce of our own notice): then its ID counts too; an
+    ``Auto-Submitted`` notice's block (no report) gives its own ID when no
+    original block follows. ``weak``
+    admits a Message-ID without "@" (only for a returned header section).
+    """
+    found: list[str] = []
+    notice: list[str] = []  # an Auto-Submitted notice's own IDs, if nothing is found after it
+    for block in header_blocks(text):
+        if not block.is_message_header():
+            continue
+        if block.is_bounce_header():
+            if ours and block.sent_by(ours):
+                found.extend(r for r in block.references() if r not in found)
+            elif not block.is_report_header() and not notice:
+                notice = block.references()
+            continue
+        found.extend(r for r in block.references(weak) if r not in found)
+        break
+    return found or notice
 
 
 # "Message-ID of the message: <...>", "Original Message-ID: <...>", "The message ID was <...>":
@@ -235,7 +282,7 @@ def recipients_in(text: str, exclude: frozenset[str] = frozenset()) -> list[str]
     def add(address: str) -> None:
         norm = addresses.normalise(address.rstrip("."))
         if (norm and "@" in norm and norm not in exclude and norm not in found
-                and addresses.local_part(norm) not in DAEMON_LOCALPARTS):
+                and not is_daemon_localpart(addresses.local_part(norm))):
             found.append(norm)
 
     for line in lines_of(text):

@@ -57,7 +57,7 @@ _IDENTITY = frozenset({"", "7bit", "8bit", "binary"})
 # original's header from a bounce's and a prose list (quoted.HeaderBlock).
 _KEPT = frozenset({"from", "to", "cc", "subject", "date", "sender", "reply-to", "received", "message-id",
                    "return-path", "mime-version", "dkim-signature", "x-mailer", "user-agent",
-                   "content-type", "authentication-results", "content-transfer-encoding"})
+                   "auto-submitted", "content-type", "authentication-results", "content-transfer-encoding"})
 
 # Modes: what the current line belongs to.
 _HEADERS = "headers"  # a header section of the bounce itself (top or a part's)
@@ -370,9 +370,11 @@ class Scanner:
         self._section = None
         block = section.block()
         single = section.ids[0] if len(section.ids) == 1 else None  # two IDs: trust neither
-        if block.is_bounce_header():
+        if block.is_report_header() or (block.is_bounce_header() and not single):
             self._enter_returned_bounce(block)
             return
+        # an Auto-Submitted notice (no report) with its ID: taken like an original, as the strict
+        # path does when nothing is found inside it (the stream cannot look inside and come back)
         if quoted:
             if single and block.is_message_header() and not self._quoted:
                 self._quoted.append(single)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from scripts.corpusgen import common as c
-from scripts.corpusgen import notices, replies, reports, subscriptions, textbounces
+from scripts.corpusgen import notices, realworld, replies, reports, subscriptions, textbounces
 from scripts.corpusgen.cases import Format, make_case
 
 ALL_FORMATS: list[Format] = [
@@ -14,6 +14,7 @@ ALL_FORMATS: list[Format] = [
     *notices.FORMATS,
     *replies.FORMATS,
     *subscriptions.FORMATS,
+    *realworld.FORMATS,
 ]
 
 

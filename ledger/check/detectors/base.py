@@ -22,7 +22,11 @@ class Finding:
     states them (for the envelope check). ``cut`` says why the reading of the
     message stopped short (None: it was read whole); decide turns a cut
     reading without a reference into the unmatched answer, or a tempfail when
-    the cut was our own side's (time budget, failing detector).
+    the cut was our own side's (time budget, failing detector). ``weak`` are
+    the references that are only weak matches (a Message-ID without "@",
+    taken from the Message-ID field of a returned header section): decide
+    gives a match through one of them a smaller bounce budget
+    (docs/policy.md, "Weak references").
     """
 
     kind: str
@@ -31,6 +35,7 @@ class Finding:
     detector: str = ""
     recipients_of_original: tuple[str, ...] = ()
     cut: Cut | None = None
+    weak: tuple[str, ...] = ()
 
 
 class Detector(Protocol):

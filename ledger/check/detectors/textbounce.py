@@ -16,7 +16,7 @@ from ledger import addresses, msgid
 from ledger.check.detectors.base import Finding
 from ledger.check.extract import original_references, text_recipients
 from ledger.check.message import ParsedMessage
-from ledger.check.patterns import BOUNCE_SUBJECT, DAEMON_LOCALPARTS, list_manager_address, table
+from ledger.check.patterns import BOUNCE_SUBJECT, is_daemon_localpart, list_manager_address, table
 
 # (producer family, marker pattern). Most specific first; the first hit names the producer.
 PRODUCERS = table(
@@ -81,12 +81,17 @@ PRODUCERS = table(
     ("mailmarshal", r"mailmarshal|marshal8e6|trustwave secure email gateway"),
     ("trendmicro", r"interscan|trend micro|scanmail for"),
     ("mailman", r"you are not allowed to post to this mailing list|awaits moderator approval|"
+                r"has been rejected by the list moderator|your request to the .{1,100} mailing list|"
                 r"post by non-member to a members-only list|is being held until the list moderator|"
                 r"message has been automatically rejected|"
                 r"your message to the .{1,100} mailing-list was rejected"),
     ("ezmlm", r"this is the ezmlm program|i'm managing the\s.{1,200}\smailing list|"
               r"only subscribers (?:may|can) post"),
-    ("fml", r"you are not a member of this mailing list|fml-support|"
+    ("sympa", r"your message for list .{1,100}(?:was|has been) (?:rejected|forwarded to (?:the )?moderator)|"
+              r"you are not allowed to send this message for the following reason"),
+    ("google-groups", r"you do not have permission to post to this group|"
+                      r"your message to .{1,100} (?:has been|was) rejected|google groups"),
+    ("fml", r"you are not a member of this mailing list|fml-support|mailing list was rejected \(not member\)|"
             r"if you know the general guide of this list"),
     ("generic", r"undelivered mail returned|could not be delivered|delivery (?:has )?failed|"
                 r"permanent (?:fatal )?error|user unknown|unknown user|no such (?:user|mailbox)|"
@@ -110,7 +115,7 @@ def from_a_mailer(message: ParsedMessage) -> bool:
     if message.envelope.null_sender:
         return True
     senders = [*message.from_addresses(), addresses.normalise(message.envelope.mail_from)]
-    return any(addresses.local_part(a) in DAEMON_LOCALPARTS or list_manager_address(a) for a in senders)
+    return any(is_daemon_localpart(addresses.local_part(a)) or list_manager_address(a) for a in senders)
 
 
 class TextBounceDetector:
