@@ -22,10 +22,12 @@ from typing import Any
 import redis
 
 from ledger.config import (
+    DEFAULT_CONFIG_PATH,
     MIN_SECRET_BYTES,
     SECRET_ENV,
     Config,
     ConfigError,
+    config_path,
     load_config,
     secret_file_exposure,
 )
@@ -50,14 +52,14 @@ class Check:
 # -- config and secret --------------------------------------------------------------------------
 
 def check_config(path: str | None, redis_url: str | None) -> tuple[Check, Config | None]:
-    path = path or os.environ.get("SENDER_LEDGER_CONFIG") or None
+    path = config_path(path)
     try:
         cfg = load_config(path, redis_url=redis_url, require_secret=False, exposed_secret_ok=True)
     except ConfigError as exc:
         return Check("config", FAIL, str(exc)), None
     if path is None:
-        return Check("config", WARN, "no config file (--config or $SENDER_LEDGER_CONFIG): "
-                     "built-in defaults"), cfg
+        return Check("config", WARN, "no config file (--config, $SENDER_LEDGER_CONFIG or "
+                     f"{DEFAULT_CONFIG_PATH}): built-in defaults"), cfg
     notes = [f"{path} is valid"]
     if cfg.ledger.lifetime_days < 7:
         return Check("config", WARN, f"ledger.lifetime_days = {cfg.ledger.lifetime_days}: bounces "
@@ -68,23 +70,23 @@ def check_config(path: str | None, redis_url: str | None) -> tuple[Check, Config
     return Check("config", OK, "; ".join(notes)), cfg
 
 
-def _secret_source(config_path: str | None, secret_file: str | None) -> tuple[str, str | None]:
+def _secret_source(given: str | None, secret_file: str | None) -> tuple[str, str | None]:
     """Where the secret comes from, in load_config's order: (what, file to check)."""
     if secret_file:
         return "--secret-file", secret_file
     if os.environ.get(SECRET_ENV):
         return f"${SECRET_ENV}", None
-    config_path = config_path or os.environ.get("SENDER_LEDGER_CONFIG") or None
+    path = config_path(given)
     raw: dict[str, Any] = {}
-    if config_path:
+    if path:
         try:
-            with open(config_path, "rb") as fh:
+            with open(path, "rb") as fh:
                 raw = tomllib.load(fh)
         except (OSError, tomllib.TOMLDecodeError):
             raw = {}
     section = raw.get("secret", {}) if isinstance(raw.get("secret", {}), dict) else {}
     if "value" in section:
-        return "secret.value (inline in the config)", config_path
+        return "secret.value (inline in the config)", path
     if isinstance(section.get("file"), str):
         return "secret.file", section["file"]
     return "", None
