@@ -9,6 +9,7 @@ WARN means it works but something is off. The Postfix side is in
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import socket
 import stat
@@ -274,20 +275,27 @@ def _connect(spec: str) -> str | None:
         return str(exc)
 
 
-def _reachable_by_postfix(path: str) -> str | None:
-    """Why the postfix user could not connect to a unix socket, if it could not."""
+def postfix_groups() -> set[int]:
+    """The group ids Postfix's daemons run with: postfix's own group and every group
+    /etc/group lists postfix in (they take them with initgroups when they drop root),
+    e.g. sender-ledger, which the Debian package adds postfix to."""
     try:
-        import grp
+        entry = pwd.getpwnam("postfix")
+    except KeyError:
+        return set()
+    return set(os.getgrouplist("postfix", entry.pw_gid))
 
-        postfix_gid = grp.getgrnam("postfix").gr_gid
-    except (KeyError, ImportError):
-        postfix_gid = -1
+
+def _reachable_by_postfix(path: str, groups: set[int] | None = None) -> str | None:
+    """Why the postfix user (with ``groups``, default :func:`postfix_groups`) could not
+    connect to a unix socket, if it could not."""
+    groups = postfix_groups() if groups is None else groups
     mode = os.stat(path)
-    if not (mode.st_mode & 0o002 or (mode.st_gid == postfix_gid and mode.st_mode & 0o020)):
+    if not (mode.st_mode & 0o002 or (mode.st_gid in groups and mode.st_mode & 0o020)):
         return f"socket mode {stat.S_IMODE(mode.st_mode):04o} lets neither others nor group postfix connect"
     parent = os.path.dirname(path) or "."
     pmode = os.stat(parent)
-    if not (pmode.st_mode & 0o001 or (pmode.st_gid == postfix_gid and pmode.st_mode & 0o010)):
+    if not (pmode.st_mode & 0o001 or (pmode.st_gid in groups and pmode.st_mode & 0o010)):
         return f"directory {parent} (mode {stat.S_IMODE(pmode.st_mode):04o}) is not searchable by postfix"
     return None
 
