@@ -226,8 +226,24 @@ def test_doctor_runs_from_the_installed_files_with_the_default_config(installati
     assert found["config"]["reason"].startswith("/etc/sender-ledger/sender-ledger.toml is valid")
     assert found["secret"] == {"check": "secret", "status": "OK", "reason": "from secret.file "
                                "/etc/sender-ledger/secret: 44 bytes, not world-readable"}
+    assert found["service user"] == {"check": "service user", "status": "OK", "reason": "user sender-ledger "
+                                     "(the milters' User=) can read /etc/sender-ledger/secret and write "
+                                     "/var/lib/sender-ledger/spool"}
     assert "Traceback" not in result.stderr
     assert result.returncode in (0, 1)  # 1: a FAIL, e.g. no Redis on /run/redis here
+
+
+def test_doctor_tells_when_the_milters_cannot_read_the_secret(installation: Installation) -> None:
+    secret = Path("/etc/sender-ledger/secret")
+    secret.chmod(0o600)  # what `head -c 32 /dev/urandom | base64 > secret; chmod 600` as root gives
+    try:
+        found = checks(installed_cli("doctor", "--json", "--no-postfix"))
+    finally:
+        secret.chmod(0o640)
+    assert found["secret"]["status"] == "OK"  # root reads it fine...
+    assert found["service user"]["status"] == "FAIL"  # ...the milters would not
+    assert "cannot read /etc/sender-ledger/secret (mode 0600 root:sender-ledger)" in \
+        found["service user"]["reason"]
 
 
 def test_doctor_as_the_service_user_against_a_redis(installation: Installation) -> None:

@@ -71,12 +71,8 @@ def check_config(path: str | None, redis_url: str | None) -> tuple[Check, Config
     return Check("config", OK, "; ".join(notes)), cfg
 
 
-def _secret_source(given: str | None, secret_file: str | None) -> tuple[str, str | None]:
-    """Where the secret comes from, in load_config's order: (what, file to check)."""
-    if secret_file:
-        return "--secret-file", secret_file
-    if os.environ.get(SECRET_ENV):
-        return f"${SECRET_ENV}", None
+def _secret_section(given: str | None) -> tuple[str | None, dict[str, Any]]:
+    """The config file that applies and its [secret] table (empty if unreadable)."""
     path = config_path(given)
     raw: dict[str, Any] = {}
     if path:
@@ -85,7 +81,24 @@ def _secret_source(given: str | None, secret_file: str | None) -> tuple[str, str
                 raw = tomllib.load(fh)
         except (OSError, tomllib.TOMLDecodeError):
             raw = {}
-    section = raw.get("secret", {}) if isinstance(raw.get("secret", {}), dict) else {}
+    section = raw.get("secret", {})
+    return path, section if isinstance(section, dict) else {}
+
+
+def configured_secret_file(given: str | None) -> str | None:
+    """The config's ``secret.file``: what the milters read (their units pass no --secret-file)."""
+    section = _secret_section(given)[1]
+    value = section.get("file") if "value" not in section else None
+    return value if isinstance(value, str) else None
+
+
+def _secret_source(given: str | None, secret_file: str | None) -> tuple[str, str | None]:
+    """Where the secret comes from, in load_config's order: (what, file to check)."""
+    if secret_file:
+        return "--secret-file", secret_file
+    if os.environ.get(SECRET_ENV):
+        return f"${SECRET_ENV}", None
+    path, section = _secret_section(given)
     if "value" in section:
         return "secret.value (inline in the config)", path
     if isinstance(section.get("file"), str):
