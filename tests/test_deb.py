@@ -343,6 +343,22 @@ def _through_postfix(installation: Installation, tmp_path: Path, workdir: Path, 
         postfix.stop()
 
 
+def test_reinstall_and_remove_keep_the_secret_and_the_user(installation: Installation) -> None:
+    """A new secret would make every recorded entry unmatchable: postinst never replaces one."""
+    secret = Path("/etc/sender-ledger/secret").read_bytes()
+    again = dpkg("-i", str(installation.deb))  # the same version again: postinst runs once more
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert Path("/etc/sender-ledger/secret").read_bytes() == secret
+    removed = dpkg("--remove", PACKAGE)
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert not os.path.exists("/usr/bin/sender-ledger")
+    assert Path("/etc/sender-ledger/secret").read_bytes() == secret  # config-files state keeps it
+    assert Path("/etc/sender-ledger/sender-ledger.toml").exists() and _exists(USER, "passwd")
+    back = dpkg("-i", str(installation.deb))
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert Path("/etc/sender-ledger/secret").read_bytes() == secret
+
+
 def test_purge_leaves_the_machine_as_it_was(installation: Installation) -> None:
     result = installation.remove()
     assert result.returncode == 0, result.stdout + result.stderr
