@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from ledger.testbed.procs import free_port
 from tests import messages
 
 REPO = Path(__file__).resolve().parent.parent
@@ -96,3 +97,35 @@ def test_doctor_and_stats_on_debian_redis_py(config_file: Path) -> None:
     result = system_cli(config_file, "stats", "--json")
     assert result.returncode == 0, result.stderr
     assert "entries" in json.loads(result.stdout)
+
+
+METRICS_PROBE = """
+import sys, urllib.request
+from ledger.observe.metrics import Metrics
+metrics = Metrics()
+metrics.decisions.labels(kind="dsn", action="reject").inc()
+host, port = metrics.serve(sys.argv[1])
+with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=10) as reply:
+    sys.stdout.write(reply.read().decode())
+metrics.close()
+try:
+    urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=10)
+    print("still serving after close")
+except OSError:
+    print("closed")
+"""
+
+
+def test_metrics_on_debian_prometheus_client() -> None:
+    """Debian 12's python3-prometheus-client is 0.16, whose start_http_server returns no server:
+    Metrics.close() could not stop it."""
+    probe = subprocess.run([SYSTEM_PYTHON, "-s", "-c", "import prometheus_client"], capture_output=True,
+                           env=_env(), timeout=60)
+    if probe.returncode != 0:
+        pytest.skip("Debian's python3-prometheus-client is not installed (scripts/setup installs it)")
+    result = subprocess.run([SYSTEM_PYTHON, "-s", "-c", METRICS_PROBE, f"127.0.0.1:{free_port()}"],
+                            capture_output=True, text=True,
+                            env=_env(), cwd=REPO, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert 'sender_ledger_decisions_total{action="reject",kind="dsn"} 1.0' in result.stdout
+    assert result.stdout.endswith("closed\n"), result.stdout[-200:]

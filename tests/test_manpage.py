@@ -51,5 +51,6 @@ def test_the_script_writes_a_page_groff_reads_cleanly(tmp_path: Path) -> None:
     assert '"2026-12-01"' in out.read_text().splitlines()[0]  # reproducible: the date is the given one
     if shutil.which("groff") is None:
         pytest.skip("groff is not installed")
-    check = subprocess.run(["groff", "-man", "-ww", "-z", str(out)], capture_output=True, text=True, timeout=60)
+    check = subprocess.run(["groff", "-man", "-ww", "-z", str(out)], capture_output=True, text=True,
+                           timeout=60)
     assert check.returncode == 0 and not check.stderr, check.stderr
