@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 CONFIG_ENV = "SENDER_LEDGER_CONFIG"
+# Where the Debian package puts the configuration: used when nothing else names a file.
+DEFAULT_CONFIG_PATH = "/etc/sender-ledger/sender-ledger.toml"
 SECRET_ENV = "SENDER_LEDGER_SECRET"
 MIN_SECRET_BYTES = 16
 
@@ -373,6 +375,23 @@ def read_secret_file(path: str, key: str = "secret.file") -> bytes:
     return data
 
 
+def config_path(path: str | None = None) -> str | None:
+    """The configuration file that applies, or None for the built-in defaults.
+
+    In order: ``path`` (``--config``), ``$SENDER_LEDGER_CONFIG``, then
+    :data:`DEFAULT_CONFIG_PATH` if that file exists (an installed package's).
+    An empty ``--config ''`` or a set but empty ``$SENDER_LEDGER_CONFIG`` means
+    no file at all, the built-in defaults, whatever is in /etc: the test suite
+    sets it so that a system-wide file never changes what a test sees.
+    """
+    if path is not None:
+        return path or None
+    from_env = os.environ.get(CONFIG_ENV)
+    if from_env is not None:
+        return from_env or None
+    return DEFAULT_CONFIG_PATH if os.path.exists(DEFAULT_CONFIG_PATH) else None
+
+
 def load_config(
     path: str | None = None,
     *,
@@ -383,8 +402,9 @@ def load_config(
 ) -> Config:
     """Load and validate the configuration.
 
-    The file comes from ``path`` or ``$SENDER_LEDGER_CONFIG``; with neither the
-    built-in defaults apply. The secret is taken, in order, from ``secret_file``
+    The file is the one :func:`config_path` picks (``path``, else
+    ``$SENDER_LEDGER_CONFIG``, else /etc/sender-ledger/sender-ledger.toml if it
+    exists); with none the built-in defaults apply. The secret is taken, in order, from ``secret_file``
     (``--secret-file``), ``$SENDER_LEDGER_SECRET``, or the file's
     ``secret.value`` / ``secret.file``.
 
@@ -394,7 +414,7 @@ def load_config(
     ``exposed_secret_ok`` (with ``require_secret=False``), to go on checking
     the rest and report the file as its own check.
     """
-    path = path or os.environ.get(CONFIG_ENV) or None
+    path = config_path(path)
     raw: dict[str, Any] = {}
     source = "<defaults>"
     if path:

@@ -29,6 +29,7 @@ everything recorded until the switch.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import weakref
@@ -37,7 +38,7 @@ from typing import Any, cast
 import redis
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
-from redis.connection import parse_url
+from redis.connection import UnixDomainSocketConnection, parse_url
 from redis.retry import Retry
 from redis.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
 
@@ -49,19 +50,28 @@ POLL_SECONDS = 1.0
 SWITCH_CHANNEL = "+switch-master"
 
 
+# redis-py before 4.4 (Debian 12 ships 4.3.4) has no socket_connect_timeout for unix
+# sockets and raises TypeError on it; there socket_timeout bounds the connect as well.
+_UNIX_TAKES_CONNECT_TIMEOUT = "socket_connect_timeout" in inspect.signature(
+    UnixDomainSocketConnection.__init__).parameters
+
+
 def connect(url: str, socket_timeout: float = 0.5, connect_timeout: float = 0.5) -> redis.Redis:
     """A Redis client for ``redis://``, ``rediss://`` or ``unix://`` URLs.
 
     Short timeouts and a single immediate retry: a dead ledger must cost the MTA
     at most about a second per message, never the default backoff of seconds.
     """
+    options: dict[str, Any] = {}
+    if not url.startswith("unix:") or _UNIX_TAKES_CONNECT_TIMEOUT:
+        options["socket_connect_timeout"] = connect_timeout
     return redis.Redis.from_url(
         url,
         socket_timeout=socket_timeout,
-        socket_connect_timeout=connect_timeout,
         retry=Retry(NoBackoff(), 1),
         health_check_interval=30,
         decode_responses=False,
+        **options,
     )
 
 

@@ -18,12 +18,18 @@ from pathlib import Path
 import pytest
 import redis
 
-from ledger.config import Config, load_config
+from ledger.config import CONFIG_ENV, Config, load_config
 from ledger.services import hasher_for, inspector_for, recorder_for
 from ledger.store import Ledger, connect
 from ledger.testbed import PrivateSite, RedisCluster, RedisServer
 
 SECRET = "test-secret-0123456789abcdef"
+
+# No test reads a system-wide /etc/sender-ledger/sender-ledger.toml (an installed package's,
+# or the one tests/test_deb.py installs for a moment): set but empty means "no file, the
+# built-in defaults" (ledger.config.config_path), here and in every process a test starts.
+# Tests that want a file pass --config or set the variable themselves.
+os.environ[CONFIG_ENV] = ""
 
 
 @pytest.fixture(scope="session")

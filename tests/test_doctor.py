@@ -6,6 +6,7 @@ import json
 import os
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -188,6 +189,32 @@ def test_sockets_listening_missing_and_needed(tmp_path: Path) -> None:
         assert checks["inbound milter socket"].status == "WARN"
         assert "socket mode 0700" in checks["inbound milter socket"].reason
         assert checks["outbound milter socket"].status == "WARN"
+
+
+def test_a_socket_directory_of_a_group_postfix_is_in_is_reachable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Debian layout: /run/sender-ledger 0750 of group sender-ledger, postfix a member of it
+    (not its primary group). Doctor warned that postfix could not reach it."""
+    run = tmp_path / "run"
+    run.mkdir()
+    os.chmod(tmp_path, 0o755)
+    os.chmod(run, 0o750)
+    group = os.stat(run).st_gid
+    cfg = load_config(str(write_setup(tmp_path, "unix:///nowhere.sock")))
+    cfg = replace(cfg, inbound=replace(cfg.inbound, socket=f"unix:{run / 'in.sock'}"))
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(run / "in.sock"))
+        os.chmod(run / "in.sock", 0o777)
+        listener.listen(1)
+        assert doctor._reachable_by_postfix(str(run / "in.sock"), {group}) is None
+        assert "is not searchable by postfix" in (
+            doctor._reachable_by_postfix(str(run / "in.sock"), {group + 4242}) or "")
+        monkeypatch.setattr(doctor, "postfix_groups", lambda: {group + 4242, group})
+        checks = by_name(doctor.check_sockets(cfg))
+        assert checks["inbound milter socket"].status == "OK", checks["inbound milter socket"]
+        monkeypatch.setattr(doctor, "postfix_groups", lambda: {group + 4242})
+        checks = by_name(doctor.check_sockets(cfg))
+        assert checks["inbound milter socket"].status == "WARN"
 
 
 # -- Postfix settings (judged without postconf) -------------------------------------------------------

@@ -128,7 +128,7 @@ OUTSIDE = re.compile(r"ISSUE\d|\bshared/|\.\./|/work/|REDIS-LAYOUTS|POSTFIX-TEST
 
 def test_nothing_cites_a_document_outside_the_repository() -> None:
     files = [ROOT / "README.md", ROOT / "pyproject.toml"]
-    for top in ("ledger", "tests", "scripts", "conf", "docs", ".ci"):
+    for top in ("ledger", "tests", "scripts", "conf", "docs", ".ci", "debian"):
         files += [p for p in (ROOT / top).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
     offending = []
     for path in files:

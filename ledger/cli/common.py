@@ -9,7 +9,7 @@ import email.policy
 from email.utils import getaddresses
 from typing import Any
 
-from ledger.config import Config, load_config
+from ledger.config import DEFAULT_CONFIG_PATH, Config, load_config
 
 
 class CommandError(Exception):
@@ -19,7 +19,8 @@ class CommandError(Exception):
 def add_common(parser: argparse.ArgumentParser) -> None:
     """--config, --redis, --secret-file and -v, on every subcommand."""
     parser.add_argument("--config", metavar="FILE",
-                        help="TOML configuration (default: $SENDER_LEDGER_CONFIG)")
+                        help="TOML configuration (default: $SENDER_LEDGER_CONFIG, else "
+                        f"{DEFAULT_CONFIG_PATH} if it exists)")
     parser.add_argument("--redis", metavar="URL",
                         help="Redis URL, overriding the config (redis://, rediss://, unix://)")
     parser.add_argument("--secret-file", metavar="FILE",

@@ -23,7 +23,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ledger import services
-    from ledger.ops import doctor, postfix_conf
+    from ledger.config import DEFAULT_CONFIG_PATH, config_path
+    from ledger.ops import doctor, postfix_conf, service_user
 
     checks: list[doctor.Check] = []
     suggestions: list[str] = []
@@ -31,8 +32,13 @@ def run(args: argparse.Namespace) -> int:
     checks.append(config_check)
     if cfg is not None:
         checks.append(doctor.check_secret(args.config, args.redis, args.secret_file))
+        # Root can read anything: whether the milters' own user can is a check of its own, for
+        # the config their units run with (for another file doctor cannot know who uses it).
+        if config_path(args.config) == DEFAULT_CONFIG_PATH:
+            checks.extend(service_user.check_service_user(doctor.configured_secret_file(args.config),
+                                                          cfg.outbound.spool_dir))
         checks.extend(doctor.check_redis(services.open_ledger(cfg), cfg.redis.socket_timeout,
-                                          bool(cfg.redis.sentinels)))
+                                         bool(cfg.redis.sentinels)))
         used: set[str] = set()
         if not args.no_postfix:
             postfix_checks, used, show = postfix_conf.check_postfix(cfg, args.postfix_config)

@@ -8,8 +8,12 @@ few hundred nanoseconds and no Redis call.
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Iterator
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from ledger.config import ConfigError, parse_listen
 from ledger.spool import Spool
@@ -18,6 +22,19 @@ LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0
                    0.25, 0.5, 1.0, 2.5, 5.0)
 MISSING = ("is set but the Python package prometheus_client is not installed: "
            "pip install 'sender-ledger[metrics]' (or prometheus_client), or leave it empty")
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    """One thread per scrape, none outliving the process."""
+
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log on stderr: a scrape every few seconds would drown the milter's log."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 class Metrics:
@@ -52,19 +69,27 @@ class Metrics:
         self.registry.register(_SpoolCollector(spool))
 
     def serve(self, listen: str) -> tuple[str, int]:
-        """Serve ``/metrics`` on HOST:PORT in a daemon thread; returns the bound address."""
-        from prometheus_client import start_http_server
+        """Serve ``/metrics`` on HOST:PORT in a daemon thread; returns the bound address.
+
+        The server is our own (prometheus_client's WSGI app in a threading wsgiref server),
+        not ``start_http_server``: before prometheus_client 0.17 (Debian 12 ships 0.16) that
+        returns nothing, so the port bound for ``:0`` is unknown and the server cannot be closed.
+        """
+        from prometheus_client import make_wsgi_app
 
         parsed = parse_listen(listen)
         if parsed is None:
             raise ConfigError(f"metrics listen address: expected HOST:PORT, got {listen!r}")
         host, port = parsed
         try:
-            started = start_http_server(port, addr=host, registry=self.registry)
+            family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+            server_class = type("MetricsServer", (_ThreadingWSGIServer,), {"address_family": family})
+            self.server = make_server(host, port, make_wsgi_app(self.registry), server_class,
+                                      handler_class=_QuietHandler)
         except OSError as exc:
             raise ConfigError(f"metrics: cannot listen on {listen}: {exc.strerror}") from None
-        self.server = started[0] if isinstance(started, tuple) else started
-        bound = self.server.server_address if self.server is not None else (host, port)
+        threading.Thread(target=self.server.serve_forever, name="metrics", daemon=True).start()
+        bound = self.server.server_address
         return str(bound[0]), int(bound[1])
 
     def close(self) -> None:

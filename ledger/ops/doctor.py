@@ -9,6 +9,7 @@ WARN means it works but something is off. The Postfix side is in
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import socket
 import stat
@@ -22,10 +23,12 @@ from typing import Any
 import redis
 
 from ledger.config import (
+    DEFAULT_CONFIG_PATH,
     MIN_SECRET_BYTES,
     SECRET_ENV,
     Config,
     ConfigError,
+    config_path,
     load_config,
     secret_file_exposure,
 )
@@ -50,14 +53,14 @@ class Check:
 # -- config and secret --------------------------------------------------------------------------
 
 def check_config(path: str | None, redis_url: str | None) -> tuple[Check, Config | None]:
-    path = path or os.environ.get("SENDER_LEDGER_CONFIG") or None
+    path = config_path(path)
     try:
         cfg = load_config(path, redis_url=redis_url, require_secret=False, exposed_secret_ok=True)
     except ConfigError as exc:
         return Check("config", FAIL, str(exc)), None
     if path is None:
-        return Check("config", WARN, "no config file (--config or $SENDER_LEDGER_CONFIG): "
-                     "built-in defaults"), cfg
+        return Check("config", WARN, "no config file (--config, $SENDER_LEDGER_CONFIG or "
+                     f"{DEFAULT_CONFIG_PATH}): built-in defaults"), cfg
     notes = [f"{path} is valid"]
     if cfg.ledger.lifetime_days < 7:
         return Check("config", WARN, f"ledger.lifetime_days = {cfg.ledger.lifetime_days}: bounces "
@@ -68,23 +71,36 @@ def check_config(path: str | None, redis_url: str | None) -> tuple[Check, Config
     return Check("config", OK, "; ".join(notes)), cfg
 
 
-def _secret_source(config_path: str | None, secret_file: str | None) -> tuple[str, str | None]:
+def _secret_section(given: str | None) -> tuple[str | None, dict[str, Any]]:
+    """The config file that applies and its [secret] table (empty if unreadable)."""
+    path = config_path(given)
+    raw: dict[str, Any] = {}
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                raw = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError):
+            raw = {}
+    section = raw.get("secret", {})
+    return path, section if isinstance(section, dict) else {}
+
+
+def configured_secret_file(given: str | None) -> str | None:
+    """The config's ``secret.file``: what the milters read (their units pass no --secret-file)."""
+    section = _secret_section(given)[1]
+    value = section.get("file") if "value" not in section else None
+    return value if isinstance(value, str) else None
+
+
+def _secret_source(given: str | None, secret_file: str | None) -> tuple[str, str | None]:
     """Where the secret comes from, in load_config's order: (what, file to check)."""
     if secret_file:
         return "--secret-file", secret_file
     if os.environ.get(SECRET_ENV):
         return f"${SECRET_ENV}", None
-    config_path = config_path or os.environ.get("SENDER_LEDGER_CONFIG") or None
-    raw: dict[str, Any] = {}
-    if config_path:
-        try:
-            with open(config_path, "rb") as fh:
-                raw = tomllib.load(fh)
-        except (OSError, tomllib.TOMLDecodeError):
-            raw = {}
-    section = raw.get("secret", {}) if isinstance(raw.get("secret", {}), dict) else {}
+    path, section = _secret_section(given)
     if "value" in section:
-        return "secret.value (inline in the config)", config_path
+        return "secret.value (inline in the config)", path
     if isinstance(section.get("file"), str):
         return "secret.file", section["file"]
     return "", None
@@ -295,20 +311,27 @@ def _connect(spec: str) -> str | None:
         return str(exc)
 
 
-def _reachable_by_postfix(path: str) -> str | None:
-    """Why the postfix user could not connect to a unix socket, if it could not."""
+def postfix_groups() -> set[int]:
+    """The group ids Postfix's daemons run with: postfix's own group and every group
+    /etc/group lists postfix in (they take them with initgroups when they drop root),
+    e.g. sender-ledger, which the Debian package adds postfix to."""
     try:
-        import grp
+        entry = pwd.getpwnam("postfix")
+    except KeyError:
+        return set()
+    return set(os.getgrouplist("postfix", entry.pw_gid))
 
-        postfix_gid = grp.getgrnam("postfix").gr_gid
-    except (KeyError, ImportError):
-        postfix_gid = -1
+
+def _reachable_by_postfix(path: str, groups: set[int] | None = None) -> str | None:
+    """Why the postfix user (with ``groups``, default :func:`postfix_groups`) could not
+    connect to a unix socket, if it could not."""
+    groups = postfix_groups() if groups is None else groups
     mode = os.stat(path)
-    if not (mode.st_mode & 0o002 or (mode.st_gid == postfix_gid and mode.st_mode & 0o020)):
+    if not (mode.st_mode & 0o002 or (mode.st_gid in groups and mode.st_mode & 0o020)):
         return f"socket mode {stat.S_IMODE(mode.st_mode):04o} lets neither others nor group postfix connect"
     parent = os.path.dirname(path) or "."
     pmode = os.stat(parent)
-    if not (pmode.st_mode & 0o001 or (pmode.st_gid == postfix_gid and pmode.st_mode & 0o010)):
+    if not (pmode.st_mode & 0o001 or (pmode.st_gid in groups and pmode.st_mode & 0o010)):
         return f"directory {parent} (mode {stat.S_IMODE(pmode.st_mode):04o}) is not searchable by postfix"
     return None
 
