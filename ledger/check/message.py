@@ -156,13 +156,22 @@ def attached_message(part: email.message.Message) -> email.message.Message | Non
     return None
 
 
+# Encoded words past this many characters of a header value are not decoded: the
+# stdlib decoder is quadratic in their number (a 128 KiB Subject of encoded words took
+# seconds), and every marker the detectors look for sits at the start of a header.
+DECODE_CHARS = 4096
+
+
 def header_text(value: object) -> str:
-    """A header value as text, RFC 2047 encoded words decoded (never raises)."""
+    """A header value as text, RFC 2047 encoded words decoded (never raises; bounded time)."""
     if value is None:
         return ""
     text = str(value)
     if "=?" not in text:
         return text
+    if len(text) > DECODE_CHARS:
+        cut = text.rfind(" ", 0, DECODE_CHARS)
+        text = text[: cut if cut > 0 else DECODE_CHARS]
     try:
         return str(email.header.make_header(email.header.decode_header(text)))
     except Exception:  # malformed encoded words: the raw text will do for matching
@@ -184,6 +193,7 @@ class ParsedMessage:
     _texts: list[tuple[email.message.Message, str]] | None = field(default=None, repr=False)
     _from: list[str] | None = field(default=None, repr=False)
     _parts: list[tuple[int, email.message.Message]] | None = field(default=None, repr=False)
+    _decoded: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def own_id(self) -> str | None:
@@ -195,7 +205,12 @@ class ParsedMessage:
         return None if value is None else str(value)
 
     def decoded_header(self, name: str) -> str:
-        return header_text(self.message.get(name))
+        """The header decoded once per message (several detectors ask for the same ones)."""
+        key = name.lower()
+        cached = self._decoded.get(key)
+        if cached is None:
+            cached = self._decoded[key] = header_text(self.message.get(name))
+        return cached
 
     @property
     def content_type(self) -> str:
