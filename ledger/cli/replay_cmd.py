@@ -68,7 +68,6 @@ def _sigterm_interrupts() -> Iterator[None]:
 def run(args: argparse.Namespace) -> int:
     from ledger import services
     from ledger.record import Recorder
-    from ledger.verdict import Inspector, limits_from, policy_from
 
     cfg = config_from(args)
     try:
@@ -82,8 +81,7 @@ def run(args: argparse.Namespace) -> int:
     scratch = ScratchLedger.create(live.client, cfg.redis.namespace, cfg.ledger.lifetime_days,
                                    cfg.ledger.bucket_bits)
     hasher = services.hasher_for(cfg)
-    inspector = Inspector(scratch, hasher, policy_from(cfg), cfg.inbound.max_bytes, limits_from(cfg),
-                          cfg.inbound.scan_bytes)
+    inspector = services.inspector_for(cfg, scratch)  # the milter's own limits and policy
     job = Replay(Recorder(scratch, hasher), inspector, scratch, _headers,
                  lambda raw: sent_message(raw, None, []), lambda raw: _envelope(raw, args.rcpt))
     show = args.progress or sys.stderr.isatty()

@@ -19,7 +19,7 @@ import redis
 
 from ledger.check import Envelope
 from ledger.decide import ACCEPT, Decision
-from ledger.hashing import MESSAGE, PAIR, EntryHash
+from ledger.hashing import EntryHash
 from ledger.ops.mailbox import MailItem, header_date
 from ledger.record import Recorder, SentMessage
 from ledger.store import SECONDS_PER_DAY, Ledger, LedgerUnavailable, Match, today
@@ -142,11 +142,9 @@ class Replay:
         for item in items:
             self.report.sent += 1
             sent = self.sent_of(item.raw)
-            result = self.recorder.entries(sent)
+            day = day_of(item, self.headers(item.raw).get("date"), received=False)
+            result = self.recorder.record(sent, day=day)  # the milter's own record layout
             if result.entries:
-                day = day_of(item, self.headers(item.raw).get("date"), received=False)
-                self.scratch.record_kinds([(MESSAGE, result.entries, max(1, len(sent.recipients))),
-                                           (PAIR, result.pairs, 1)], day=day)
                 self.report.recorded += 1
             else:
                 self.report.not_recorded[result.reason] += 1
