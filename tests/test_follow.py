@@ -30,7 +30,7 @@ from ledger.ops.tail import FileTail
 from ledger.services import hasher_for
 from ledger.store import Ledger, connect, today
 from ledger.testbed import PrivateSite
-from ledger.testbed.procs import wait_for
+from ledger.testbed.procs import RedisServer, wait_for
 from tests.conftest import SECRET
 from tests.test_backfill import message_lines
 
@@ -114,9 +114,11 @@ def test_follow_a_real_postfix_log_across_logrotate_and_sigkill(site: PrivateSit
         # Postfix rotates its own maillog: rename, then postlogd reopens the path.
         subprocess.run(["postfix", "-c", str(site.postfix.etc), "logrotate"], check=True,
                        capture_output=True, timeout=60)
-        wait_for(lambda: maillog.exists(), 20, "a new maillog")
-        sent_and_seen("<after.rotation@example.test>")
-        assert any(p.name.startswith("maillog.") for p in maillog.parent.iterdir())  # it did rotate
+        rotated = [p for p in maillog.parent.iterdir() if p.name.startswith("maillog.")]
+        assert rotated, "postfix logrotate did not rotate"
+        sent_and_seen("<after.rotation@example.test>")  # postlogd makes the new file for it
+        assert "after.rotation" not in b"".join(
+            p.read_bytes() for p in rotated if p.suffix != ".gz").decode(errors="replace")
 
         # SIGKILL: no goodbye, no last state write. Mail sent while it is down...
         wait_for(lambda: state.exists(), 10, "a state file")
@@ -156,11 +158,12 @@ def test_restart_before_a_checkpoint_replays_without_counting_twice(
     log = tmp_path / "mail.log"
     stamp = time.strftime("%b %e %H:%M:%S")
     state = tmp_path / "state"
-    write_lines(log, message_lines("A1B2C3D4E5", PLAIN, "<one@example.test>", "a@example.test",
-                                   ["x@y.test"], stamp=stamp))
-    # Half a message: its first lines are before the saved position's end.
+    # Half a message first, then a whole one: the saved position must stay at the first line of
+    # the unfinished one, so that after a restart the whole one is read (and recorded) again.
     write_lines(log, message_lines("B1B2C3D4E5", PLAIN, "<two@example.test>", None, [],
                                    stamp=stamp, removed=False))
+    write_lines(log, message_lines("A1B2C3D4E5", PLAIN, "<one@example.test>", "a@example.test",
+                                   ["x@y.test"], stamp=stamp))
     proc = follower(config_file, state, "--service", PLAIN, "--from-start", str(log))
     try:
         wait_for(lambda: in_ledger(ledger, hasher, "<one@example.test>", "a@example.test"), 20, "one")
@@ -172,7 +175,7 @@ def test_restart_before_a_checkpoint_replays_without_counting_twice(
         stop(proc)
     saved = follow_state.load(str(state)).files[str(log)]
     # The checkpoint points at the first line of the unfinished message, not at the end.
-    assert 0 < saved.offset < log.stat().st_size
+    assert saved.offset == 0 and log.stat().st_size > 0
     write_lines(log, [f"{stamp} mx postfix/qmgr[13]: B1B2C3D4E5: from=<a@example.test>, size=1, "
                       "nrcpt=1 (queue active)",
                       f"{stamp} mx postfix/smtp[14]: B1B2C3D4E5: to=<x@y.test>, relay=none, "
@@ -180,8 +183,11 @@ def test_restart_before_a_checkpoint_replays_without_counting_twice(
     proc = follower(config_file, state, "--service", PLAIN, str(log))
     try:
         wait_for(lambda: in_ledger(ledger, hasher, "<two@example.test>", "a@example.test"), 20, "two")
+        wait_for(lambda: "2 messages: 2 recorded" in state.with_suffix(".log").read_text(), 20,
+                 "the whole message read again")
     finally:
         stop(proc)
+    # Both messages recorded once in the day counter, though "one" was recorded twice.
     assert recorded_today(redis_client) == 2
 
 
@@ -271,3 +277,35 @@ def test_follow_needs_files_or_journal(config_file: Path, tmp_path: Path) -> Non
                           "--state", str(tmp_path / "s")], capture_output=True, text=True)
     assert out.returncode == 1
     assert "give LOGFILE... or --journal" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_redis_outage_spools_and_the_drainer_replays(tmp_path: Path) -> None:
+    from tests.conftest import write_config
+
+    server = RedisServer(tmp_path / "redis").start()
+    config = write_config(tmp_path / "sender-ledger.toml", server.url)
+    cfg = load_config(str(config))
+    hasher = hasher_for(cfg)
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    state = tmp_path / "state"
+    stamp = time.strftime("%b %e %H:%M:%S")
+    proc = follower(config, state, "--service", PLAIN, str(log))
+    try:
+        wait_for(lambda: state.exists(), 20, "the follower running")
+        server.stop()
+        write_lines(log, message_lines("F1F2F3F4F5", PLAIN, "<outage@example.test>", "o@example.test",
+                                       ["x@y.test"], stamp=stamp))
+        spool = tmp_path / "spool"
+        wait_for(lambda: spool.exists() and any(spool.iterdir()), 30, "the record spooled")
+        server.start()
+        client = connect(server.url)
+        ledger = Ledger(client)
+        wait_for(lambda: in_ledger(ledger, hasher, "<outage@example.test>", "o@example.test"), 30,
+                 "the spooled record replayed")
+        wait_for(lambda: recorded_today(client) == 1, 10, "the replayed record counted")
+        client.close()
+    finally:
+        stop(proc)
+        server.stop()
+    assert "LOST" not in state.with_suffix(".log").read_text()
