@@ -38,11 +38,13 @@ PLAIN = "postfix/plain/smtpd"
 
 
 def follower(config: Path, state: Path, *args: str, stdin: int | None = None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "ledger", "follow", "--config", str(config), "--state", str(state),
-         "--status-every", "1", *args],
-        stdin=stdin, stdout=subprocess.DEVNULL, stderr=open(state.with_suffix(".log"), "ab"),  # noqa: SIM115
-        cwd=Path(__file__).resolve().parent.parent)
+    """The follower as a process of its own (so that it can be SIGKILLed); stderr in state.log."""
+    with open(state.with_suffix(".log"), "ab") as stderr:
+        return subprocess.Popen(
+            [sys.executable, "-m", "ledger", "follow", "--config", str(config), "--state", str(state),
+             "--status-every", "1", *args],
+            stdin=stdin, stdout=subprocess.DEVNULL, stderr=stderr,
+            cwd=Path(__file__).resolve().parent.parent)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
