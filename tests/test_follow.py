@@ -26,6 +26,8 @@ from ledger.config import load_config
 from ledger.hashing import Hasher
 from ledger.observe import counters
 from ledger.ops import follow_state
+from ledger.ops import postfix_log as plog
+from ledger.ops.assemble import Assembler, Ready, Tally
 from ledger.ops.tail import FileTail
 from ledger.services import hasher_for
 from ledger.store import Ledger, connect, today
@@ -311,3 +313,63 @@ def test_a_redis_outage_spools_and_the_drainer_replays(tmp_path: Path) -> None:
         stop(proc)
         server.stop()
     assert "LOST" not in state.with_suffix(".log").read_text()
+
+
+# -- the shared rules, early (no Redis) -------------------------------------------------------
+
+def assembled(lines: list[str], expire_before: float | None = None) -> tuple[list[Ready], Tally]:
+    out: list[Ready] = []
+    tally = Tally()
+    assembler = Assembler([PLAIN], out.append, tally, early=True)
+    clock = plog.DayClock(time.time())
+    counts = plog.LineCounts()
+    for n, line in enumerate(lines):
+        event = plog.line_event(line.encode() + b"\n", clock, counts)
+        if event is not None:
+            assembler.apply(event, n, now=float(n))
+    if expire_before is not None:
+        assembler.expire(expire_before)
+    return out, tally
+
+
+def test_a_message_is_ready_once_every_recipient_has_a_to_line() -> None:
+    lines = message_lines("A0B0C0D0E0", PLAIN, "<early@example.test>", "e@example.test",
+                          ["a@y.test", "b@y.test"], removed=False)
+    ready, _ = assembled(lines[:-1])  # one of two to= lines: not yet
+    assert ready == []
+    ready, tally = assembled(lines)
+    assert [r.sent.recipients for r in ready] == [["a@y.test", "b@y.test"]]
+    assert ready[0].recipients == 2 and not ready[0].at_end and tally.messages == 1
+
+
+def test_recipients_added_by_expansion_are_handed_out_again_at_removed() -> None:
+    lines = message_lines("A0B0C0D0E1", PLAIN, "<alias@example.test>", "e@example.test", ["a@y.test"])
+    extra = lines[-2].replace("a@y.test", "list-member@y.test")
+    ready, tally = assembled([*lines[:-1], extra, lines[-1]])
+    assert [(r.again, r.sent.recipients) for r in ready] == [
+        (False, ["a@y.test"]), (True, ["a@y.test", "list-member@y.test"])]
+    assert tally.messages == 1
+
+
+def test_a_quiet_queue_id_expires_and_is_settled() -> None:
+    lines = message_lines("A0B0C0D0E2", PLAIN, "<held@example.test>", "e@example.test", [],
+                          removed=False)  # queued, nrcpt=0 logged, no delivery yet
+    ready, _ = assembled(lines)
+    assert ready == []
+    ready, _ = assembled(lines, expire_before=100.0)
+    assert len(ready) == 1 and ready[0].at_end
+
+
+def test_an_unreadable_log_or_state_is_one_line(config_file: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.write_text("{not json")
+    out = subprocess.run([sys.executable, "-m", "ledger", "follow", "--config", str(config_file),
+                          "--state", str(state), str(tmp_path)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 1 and "not a follow state file" in out.stderr
+    assert "Traceback" not in out.stderr
+    state.unlink()
+    out = subprocess.run([sys.executable, "-m", "ledger", "follow", "--config", str(config_file),
+                          "--state", str(state), str(tmp_path)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 1 and "Is a directory" in out.stderr and "Traceback" not in out.stderr

@@ -48,6 +48,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ledger.ops import follow_state
+    from ledger.ops.tail import TailError
 
     if args.print_cursor:
         try:
@@ -63,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger().setLevel(logging.WARNING)
     try:
         return _follow(args)
-    except follow_state.StateError as exc:
-        raise CommandError(str(exc)) from None
+    except (follow_state.StateError, TailError) as exc:
+        raise CommandError(f"follow: {exc}") from None
 
 
 def _follow(args: argparse.Namespace) -> int:

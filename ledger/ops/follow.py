@@ -27,6 +27,7 @@ moved) one small fsync'd file. Memory: the assemblers' messages in flight
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -147,6 +148,8 @@ class Follower:
 
     def add_file(self, path: str, from_start: bool = False) -> FileTail:
         tail = FileTail(path, self.state.files.get(path), from_start)
+        if not os.path.exists(path):
+            log.warning("%s does not exist (yet): waiting for it", path)
         if tail.lost_on_resume:
             log.warning("%s: the file it was reading when it stopped is gone (rotated and "
                         "compressed?): lines it had not read there are not recorded; "

@@ -38,6 +38,10 @@ READ_SIZE = 256 * 1024
 OLD_FILE_GRACE = 60.0  # seconds a rotated file is still read for lines its writer adds late
 
 
+class TailError(Exception):
+    """A log file exists but cannot be read (permissions): said once, in one line."""
+
+
 @dataclass(frozen=True)
 class Position:
     """Where a line starts: the file's identity and a byte offset in it."""
@@ -135,8 +139,10 @@ class FileTail:
     def _open(self, path: str, offset: int) -> None:
         try:
             handle = open(path, "rb")  # noqa: SIM115 - kept open while followed
-        except OSError:
-            return
+        except FileNotFoundError:
+            return  # rotated away between stat and open: the next poll opens the new one
+        except OSError as exc:
+            raise TailError(f"{path}: {exc.strerror or exc}") from None
         opened = _Open(handle, min(offset, os.fstat(handle.fileno()).st_size))
         if self._files and (self._files[-1].dev, self._files[-1].ino) == (opened.dev, opened.ino):
             opened.close()
