@@ -23,7 +23,7 @@ import redis
 
 from ledger import msgid
 from ledger.config import load_config
-from ledger.hashing import Hasher
+from ledger.hashing import MESSAGE, PAIR, Hasher
 from ledger.observe import counters
 from ledger.ops import follow_state
 from ledger.ops import postfix_log as plog
@@ -191,8 +191,14 @@ def test_restart_before_a_checkpoint_replays_without_counting_twice(
                  "the whole message read again")
     finally:
         stop(proc)
-    # Both messages recorded once in the day counter, though "one" was recorded twice.
+    # Both messages recorded once in the day counter, though "one" was recorded twice...
     assert recorded_today(redis_client) == 2
+    # ... and once in the ledger: one entry each and their one (sender, recipient) pair, the values
+    # (recipients 1, no bounce matched) untouched.
+    for kind, expected in ((MESSAGE, [b"1", b"1"]), (PAIR, [b"1"])):
+        stored = [v for key in redis_client.scan_iter(match=ledger.key_pattern(kind))
+                  for v in redis_client.hgetall(key).values()]
+        assert stored == expected, kind
 
 
 def test_copytruncate_is_followed(tmp_path: Path) -> None:
