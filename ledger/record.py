@@ -57,6 +57,8 @@ class RecordResult:
     pairs: tuple[EntryHash, ...] = ()
     # Set when the ledger could not take the record and the spool kept it instead.
     spooled: str | None = None
+    # Entries (of both kinds) that were not in the ledger yet: 0 for a record written twice.
+    new: int = 0
 
     def batches(self, recipients: int) -> list[Batch]:
         """What the ledger stores for this result: the entries and the pairs."""
@@ -96,8 +98,12 @@ class Recorder:
         ))
 
     def record(self, sent: SentMessage, extra: Callable[[Pipeline], object] | None = None,
-               day: int | None = None) -> RecordResult:
+               day: int | None = None, recipients: int | None = None) -> RecordResult:
         """Store the message's entries and pairs, for ``day`` (default today), in one round trip.
+
+        ``recipients`` is the count the entries store (default: the envelope's);
+        a log follower knows it from qmgr's ``nrcpt=``. ``result.new`` tells a
+        first record from a repeated one (HSETNX keeps the first).
 
         ``extra`` rides in the same round trip (see :meth:`Ledger.record_kinds`);
         it is only called when there is something to record. Without a spool,
@@ -109,9 +115,9 @@ class Recorder:
         if not (result.entries or result.pairs):
             return result
         day = today() if day is None else day
-        batches = result.batches(len(sent.recipients))
+        batches = result.batches(len(sent.recipients) if recipients is None else recipients)
         try:
-            self.ledger.record_kinds(batches, day=day, extra=extra)
+            new = self.ledger.record_kinds(batches, day=day, extra=extra)
         except LedgerUnavailable as exc:
             if self.spool is None:
                 raise
@@ -121,4 +127,4 @@ class Recorder:
             except SpoolError as lost:
                 raise SpoolFailed(f"{why}; and {lost}") from exc
             return replace(result, spooled=why)
-        return result
+        return replace(result, new=new)

@@ -157,3 +157,25 @@ def test_systemd_units_verify(tmp_path: Path, side: str) -> None:
                             cwd=tmp_path)
     complaints = [line for line in (result.stdout + result.stderr).splitlines() if unit.name in line]
     assert result.returncode == 0 and not complaints, result.stdout + result.stderr
+
+
+def test_follow_unit_verifies(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    text = (CONF / "systemd" / "sender-ledger-follow.service").read_text()
+    assert ("ExecStart=/opt/sender-ledger/bin/sender-ledger follow --state "
+            "/var/lib/sender-ledger/follow.state /var/log/mail.log") in text
+    assert "follow --journal --journalctl" in text  # the journal variant is documented
+    for setting in ("User=sender-ledger", "StateDirectory=sender-ledger", "NoNewPrivileges=yes",
+                    "ProtectSystem=strict", "SupplementaryGroups=adm redis",
+                    "SystemCallFilter=@system-service", "Restart=on-failure", "CapabilityBoundingSet=\n"):
+        assert setting in text
+    program = shutil.which("sender-ledger") or str(Path(__file__).resolve().parent.parent
+                                                   / ".venv" / "bin" / "sender-ledger")
+    unit = tmp_path / "sender-ledger-follow.service"
+    unit.write_text(text.replace("/opt/sender-ledger/bin/sender-ledger", program))
+    result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path)
+    complaints = [line for line in (result.stdout + result.stderr).splitlines() if unit.name in line]
+    assert result.returncode == 0 and not complaints, result.stdout + result.stderr

@@ -18,6 +18,7 @@ from ledger.cli import (
     check_cmd,
     doctor_cmd,
     export_cmd,
+    follow_cmd,
     import_cmd,
     log_cmd,
     lookup_cmd,
@@ -34,7 +35,7 @@ from ledger.store import LedgerUnavailable
 
 COMMANDS = (milter_cmd, record_cmd, check_cmd, lookup_cmd,
             stats_cmd, log_cmd, purge_cmd, export_cmd, import_cmd,
-            backfill_cmd, replay_cmd, spool_cmd, doctor_cmd)
+            backfill_cmd, follow_cmd, replay_cmd, spool_cmd, doctor_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -176,24 +176,37 @@ def _dated(line: str, clock: DayClock) -> tuple[str, str, int] | None:
     return None if day is None else (match["prog"], match["msg"], day)
 
 
+def message_event(prog: str, msg: str, day: int, counts: LineCounts) -> Event | None:
+    """The event of one program's message (``QID: ...``), if backfill needs it.
+
+    Shared by the file reader below and the journal reader (``follow --journal``),
+    which gets program and message as separate fields.
+    """
+    qmatch = _QID.match(msg)
+    if qmatch is None:
+        return None
+    event = _event(prog, qmatch["qid"], qmatch["rest"], day)
+    if event is not None and event.kind == MALFORMED:
+        counts.malformed += 1
+    return event
+
+
+def line_event(raw: bytes, clock: DayClock, counts: LineCounts) -> Event | None:
+    """The event of one raw log line, if any; counts the line."""
+    counts.lines += 1
+    dated = _dated(raw.decode("utf-8", "replace").rstrip("\r\n"), clock)
+    if dated is None:
+        counts.unrecognised += 1
+        return None
+    return message_event(*dated, counts)
+
+
 def events(stream: IO[bytes], clock: DayClock, counts: LineCounts) -> Iterator[Event]:
     """The backfill events of one log stream, in order; counts every line."""
     for raw in stream:
-        counts.lines += 1
-        dated = _dated(raw.decode("utf-8", "replace").rstrip("\r\n"), clock)
-        if dated is None:
-            counts.unrecognised += 1
-            continue
-        prog, msg, day = dated
-        qmatch = _QID.match(msg)
-        if qmatch is None:
-            continue
-        event = _event(prog, qmatch["qid"], qmatch["rest"], day)
-        if event is None:
-            continue
-        if event.kind == MALFORMED:
-            counts.malformed += 1
-        yield event
+        event = line_event(raw, clock, counts)
+        if event is not None:
+            yield event
 
 
 def first_timestamp(path: str, max_lines: int = 200) -> float:
