@@ -70,17 +70,23 @@ QUOTED_WORDS = [
 ]
 
 
+TMDA_VERSIONS = ["1.1.12 (Macallan)", "1.2.2 (Sceptre)", "1.3.2 (Bell Island)"]
+BASE64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
 def _list_headers(rng: random.Random, software: str, lst: str) -> tuple[list[str], str]:
     """RFC 2369 / RFC 2919 headers of a list post and the envelope sender (VERP or not)."""
     local, dom = lst.split("@")
     if software == "mailman2":
         extra = [
             f"List-Id: {local.capitalize()} list <{local}.{dom}>",
-            f"List-Unsubscribe: <https://{dom}/mailman/options/{local}>, <mailto:{local}-request@{dom}?subject=unsubscribe>",
+            f"List-Unsubscribe: <https://{dom}/mailman/options/{local}>, "
+            f"<mailto:{local}-request@{dom}?subject=unsubscribe>",
             f"List-Archive: <https://{dom}/pipermail/{local}/>",
             f"List-Post: <mailto:{lst}>",
             f"List-Help: <mailto:{local}-request@{dom}?subject=help>",
-            f"List-Subscribe: <https://{dom}/mailman/listinfo/{local}>, <mailto:{local}-request@{dom}?subject=subscribe>",
+            f"List-Subscribe: <https://{dom}/mailman/listinfo/{local}>, "
+            f"<mailto:{local}-request@{dom}?subject=subscribe>",
             "X-Mailman-Version: 2.1.39",
             "Precedence: list",
             f"Errors-To: {local}-bounces@{dom}",
@@ -154,8 +160,8 @@ def tmda_user(rng: random.Random, i: int) -> Msg:
     own = c.world_msgid(rng, dom, c.BASE_DATE)
     parent = c.world_msgid(rng, rng.choice(c.WORLD_DOMAINS), c.BASE_DATE)
     extra = [
-        f"X-Delivery-Agent: TMDA/{rng.choice(['1.1.12 (Macallan)', '1.2.2 (Sceptre)', '1.3.2 (Bell Island)'])}",
-        f"X-TMDA-Fingerprint: {c.token(rng, 27, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/')}",
+        f"X-Delivery-Agent: TMDA/{rng.choice(TMDA_VERSIONS)}",
+        f"X-TMDA-Fingerprint: {c.token(rng, 27, BASE64_ALPHABET)}",
         f"X-Primary-Address: {waddr}",
         f"User-Agent: {rng.choice(c.USER_AGENTS)}",
     ]
@@ -175,7 +181,7 @@ def tmda_user(rng: random.Random, i: int) -> Msg:
         lhead, mail_from = _list_headers(rng, software, lst)
         tag = lst.split("@")[0].capitalize()
         subject = f"[{tag}] Re: {rng.choice(TRAP_SUBJECTS)}"
-        extra += lhead + [f"In-Reply-To: {parent}", f"References: {parent}"]
+        extra += [*lhead, f"In-Reply-To: {parent}", f"References: {parent}"]
         frm = _post_from(rng, software, lst, wname, frm_addr)
         hdr = _head(rng, frm, lst, subject, own, extra, helo="mail." + lst.split("@")[1], rcpt=uaddr)
         return Msg(hdr + "\n" + body, "tmda-user-list-post", mail_from)
@@ -219,7 +225,7 @@ def cr_user_other(rng: random.Random, i: int) -> Msg:
         software, lst = LISTS[(i // 2) % len(LISTS)]
         lhead, mail_from = _list_headers(rng, software, lst)
         subject = f"[{lst.split('@')[0].capitalize()}] Re: {rng.choice(TRAP_SUBJECTS)}"
-        extra += lhead + [f"In-Reply-To: {parent}"]
+        extra += [*lhead, f"In-Reply-To: {parent}"]
         body = "+1, same here.\n\n" + QUOTED_WORDS[i % len(QUOTED_WORDS)]
         frm = _post_from(rng, software, lst, wname, waddr)
         hdr = _head(rng, frm, lst, subject, own, extra, helo="mail." + lst.split("@")[1], rcpt=uaddr)
@@ -362,7 +368,7 @@ def human_about(rng: random.Random, i: int) -> Msg:
     body = rng.choice([
         f"Hi {uname.split()[0]},\n\nmy last two mails to you came back as undeliverable. Is your mailbox "
         "full?\nI am trying again from my private address.\n",
-        f"Hello,\n\nI will be out of the office next week; could you send the report before Friday?\n",
+        "Hello,\n\nI will be out of the office next week; could you send the report before Friday?\n",
         "Hi,\n\nthe virus scan of the old laptop found nothing; the IT desk says it is clean.\n"
         "No virus found, so you can use it again.\n",
         "Dear support,\n\nmessages from your server to us are returned with \"mail delivery failed\".\n"
@@ -434,9 +440,12 @@ def forwarded_bounce_more(rng: random.Random, i: int) -> Msg:
             "Content-Type: message/delivery-status")[0]
         ctype = "Content-Type: text/plain; charset=utf-8"
     else:
-        body = note + "\n-----Original Message-----\nFrom: Mail Delivery System <MAILER-DAEMON@mx.example.com>\n" \
-            f"Sent: {c.rfc_date(c.BASE_DATE)}\nTo: {waddr}\nSubject: Undelivered Mail Returned to Sender\n\n" \
-            f"I'm sorry to have to inform you that your message could not be delivered.\n\n<{lost}>: User unknown\n"
+        body = note + (
+            "\n-----Original Message-----\nFrom: Mail Delivery System <MAILER-DAEMON@mx.example.com>\n"
+            f"Sent: {c.rfc_date(c.BASE_DATE)}\nTo: {waddr}\nSubject: Undelivered Mail Returned to Sender\n\n"
+            "I'm sorry to have to inform you that your message could not be delivered.\n\n"
+            f"<{lost}>: User unknown\n"
+        )
         ctype = "Content-Type: text/plain; charset=utf-8"
     hdr = _head(rng, f"{c.encoded_word(wname)} <{waddr}>", f"{c.encoded_word(uname)} <{uaddr}>", subject,
                 own, [f"User-Agent: {rng.choice(c.USER_AGENTS)}"], ctype=ctype)
@@ -481,7 +490,8 @@ def mime_edge(rng: random.Random, i: int) -> Msg:
         body = c.multipart(bnd, [
             "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n"
             "SGVsbG8gd29ybGQ=!!!###not base64 at all\n",
-            "Content-Type: application/octet-stream\nContent-Transfer-Encoding: x-uuencode\n\nbegin 644 a\n`\nend\n",
+            "Content-Type: application/octet-stream\nContent-Transfer-Encoding: x-uuencode\n\n"
+            "begin 644 a\n`\nend\n",
         ])
         ctype = f'Content-Type: multipart/mixed; boundary="{bnd}"'
     elif style == 6:  # a forwarded message inline as text/rfc822-headers (a header dump someone sent)
