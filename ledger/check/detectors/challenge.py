@@ -7,7 +7,8 @@ carry the agent or fingerprint header (``X-Delivery-Agent: TMDA/...``,
 ``X-TMDA-Fingerprint``) on *every* message they send. A challenge is
 recognised only by the challenge itself, in the message's own (unquoted) text:
 
-* a way to confirm: a confirm address (TMDA's ``user-confirm-COOKIE@``), a link,
+* a way to confirm: a confirm address (TMDA's ``user-confirm-COOKIE@`` in the text,
+  ``From`` or ``Reply-To``), a link,
   or "reply to this message" / "send an empty message";
 * and a challenge subject, or wording about the recipient's message together
   with a confirmation word;
@@ -60,7 +61,7 @@ def system(message: ParsedMessage) -> str | None:
 
 
 # How a challenge lets the sender confirm: a link, or a reply / an empty message to an address.
-_CONFIRM_ROUTE = lowered(r"https?://|-confirm-|reply to this (?:message|e-?mail)|"
+_CONFIRM_ROUTE = lowered(r"https?://|-confirm-|repl(?:y|ying) to this (?:message|e-?mail)|"
                          r"send an empty (?:message|e-?mail)|"
                          r"use your mailer's \"?reply|simply reply|just reply")
 _CONFIRM_WORD = lowered(r"confirm|verif|approv|authenticat|whitelist|guest list|release|prove|on hold|held")
@@ -80,7 +81,8 @@ def _challenge_itself(message: ParsedMessage, subject: str) -> bool:
     """A way to confirm, and a challenge subject or confirmation wording, in the own text."""
     own = own_text(message.body_text())
     lower = own.lower()
-    route = _CONFIRM_ROUTE.search(lower) is not None or "-confirm-" in (message.header("Reply-To") or "")
+    senders = (message.header("Reply-To") or "") + (message.header("From") or "")
+    route = _CONFIRM_ROUTE.search(lower) is not None or "-confirm-" in senders.lower()
     if not route:
         return False
     if CHALLENGE_SUBJECT.search(subject):
