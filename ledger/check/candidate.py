@@ -115,13 +115,11 @@ class Screener:
     def __init__(self, mail_from: str) -> None:
         null = addresses.normalise(mail_from) == addresses.NULL_SENDER
         self.found: Candidate | None = _strong("null sender") if null else None
+        # A strong marker was seen: the rest of the header block cannot change the result.
+        # (A plain attribute, not a property: the milter asks it for every header field.)
+        self.done = null
         self.subject = ""
         self.from_daemon = self.from_notice = self.from_list = False
-
-    @property
-    def done(self) -> bool:
-        """A strong marker was seen: the rest of the header block cannot change the result."""
-        return self.found is not None and self.found.strong
 
     def feed(self, name: str, value: str) -> None:
         if self.done:
@@ -129,6 +127,7 @@ class Screener:
         marker = self._marker(name, value)
         if marker is not None and (self.found is None or marker.strong):
             self.found = marker
+            self.done = marker.strong
 
     def _marker(self, name: str, value: str) -> Candidate | None:
         lname = name.lower()
@@ -163,13 +162,15 @@ class Screener:
         """Why the message is a candidate, or None for ordinary mail."""
         if self.done or (not self.subject and not self.from_notice):
             return self.found
+        if self.found is not None:  # weak: only the daemon's bounce subject can make it strong
+            if self.from_daemon and bounce_subject(header_text(self.subject)):
+                return _strong(_DAEMON_BOUNCE)
+            return self.found
         marker = _subject_marker(header_text(self.subject), self.from_daemon, self.from_notice,
                                  self.from_list)
-        if marker == _DAEMON_BOUNCE:
-            return _strong(marker)
-        if self.found is not None:
-            return self.found
-        return _weak(marker) if marker else None
+        if marker is None:
+            return None
+        return _strong(marker) if marker == _DAEMON_BOUNCE else _weak(marker)
 
 
 def screen(mail_from: str, headers: Iterable[tuple[str, str]]) -> Candidate | None:
