@@ -137,6 +137,46 @@ def ordinary() -> Decision:
     return Decision(ACCEPT, "not a backscatter candidate")
 
 
+# Reason of a candidate judged ordinary mail again (heuristic_only).
+ORDINARY_AGAIN = "ordinary mail: only a weak header signal, and no backscatter form"
+
+
+def heuristic_only(strong: bool, null_sender: bool, finding: Finding, bounce_subject: bool = False) -> bool:
+    """A candidate that is ordinary mail unless the ledger knows it (docs/policy.md, "Weak signals").
+
+    True for mail with a real (non-null) envelope sender that only a weak header
+    signal made a candidate (``Candidate.strong`` False: a C/R product's header,
+    ``Auto-Submitted: auto-generated``, a subject pattern ...) and in which no
+    detector recognised a backscatter form (``Finding.form`` False). Ordinary
+    mail carries every such signal, so nothing about it is worth a tag.
+
+    Null-sender mail stays a strong candidate: any form, reference or stated
+    original recipient decides it as before, and so does a bounce subject
+    (``bounce_subject``: a bounce without a findable reference is tagged). Only
+    null-sender mail with none of these, nothing of a bounce in it at all (a
+    quota warning, a meeting-forward notice), is ordinary mail too.
+    """
+    if finding.form:
+        return False
+    if not null_sender:
+        return not strong
+    return not (finding.references or finding.recipients_of_original or bounce_subject)
+
+
+def ordinary_again(decision: Decision) -> Decision:
+    """The answer for a heuristic_only candidate: a ledger match stands, anything else is ordinary.
+
+    A match (``pass``, by reference or envelope) is kept: it is what our user's
+    correspondent answered. Every other answer, a tag, a tempfail for our own
+    side's trouble (Redis down, a cut of ours) alike, becomes accept with no
+    trace and cause ``ordinary``: the message was ordinary mail all along, and
+    ordinary mail is never delayed or marked.
+    """
+    if decision.matched and decision.action == ACCEPT:
+        return decision
+    return Decision(ACCEPT, ORDINARY_AGAIN)
+
+
 def reply(action: str, text: str) -> tuple[str, str, str]:
     """The SMTP reply of a refusing action (REPLY_CODES) with its text."""
     code, xcode = REPLY_CODES[action]

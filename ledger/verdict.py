@@ -19,6 +19,7 @@ from redis.client import Pipeline
 
 from ledger import addresses
 from ledger.check import Candidate, Cut, Envelope, Finding, Limits, examine, parse, screen
+from ledger.check.patterns import bounce_subject
 from ledger.check.stream import DEFAULT_CAP, Scanner
 from ledger.config import Config
 from ledger.decide import (
@@ -29,7 +30,9 @@ from ledger.decide import (
     budget_spent,
     catching_up,
     decide,
+    heuristic_only,
     ordinary,
+    ordinary_again,
     per_recipient,
     unreachable,
 )
@@ -136,6 +139,14 @@ class Inspector:
         finding = examine(parsed) or Finding("unknown", (), form=False, detector="screen", cut=parsed.cut)
         if not finding.references and finding.cut in _SCANNABLE:
             finding = self._scanned(finding, raw, scanner, parsed.own_id)
+        decision = self._decide(envelope, finding, claim)
+        if heuristic_only(candidate.strong, envelope.null_sender, finding,
+                          bounce_subject(parsed.decoded_header("Subject"))):
+            return ordinary_again(decision)
+        return decision
+
+    def _decide(self, envelope: Envelope, finding: Finding, claim: bool) -> Decision:
+        """Look the finding's references (or original recipients) up and decide."""
         recipients = [addresses.normalise(r) for r in envelope.recipients]
         wanted: dict[EntryHash, str] = {}
         via: dict[EntryHash, str] = {}  # which reference each entry stands for (weak ones have less budget)

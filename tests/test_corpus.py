@@ -30,7 +30,7 @@ import pytest
 
 from ledger import msgid
 from ledger.check import Envelope
-from ledger.decide import Decision
+from ledger.decide import Cause, Decision
 from ledger.record import SentMessage
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -106,10 +106,17 @@ def record_original(recorder: Any, sample: Sample) -> None:
 def check(decision: Decision, sample: Sample, action: str, outcome: str | None) -> None:
     meta = sample.meta
     kind = meta["kind"]
-    if kind != "any":
-        assert decision.kind == kind, f"kind {decision.kind!r}, expected {kind!r} ({decision.reason})"
-    missing = [r for r in meta["references"] if r not in decision.references]
-    assert not missing, f"references not found: {missing}; found {list(decision.references)}"
+    if outcome == "accept" and meta.get("ordinary_unless_matched"):
+        # docs/policy.md, "Weak signals": heuristic-only mail with a real sender is ordinary mail
+        # unless the ledger knows it: not a candidate at all, of no kind, and nothing looked for in it
+        got = f"{decision.cause} ({decision.reason})"
+        assert decision.cause == Cause.ORDINARY and not decision.candidate, got
+        assert decision.kind is None and not decision.references
+    else:
+        if kind != "any":
+            assert decision.kind == kind, f"kind {decision.kind!r}, expected {kind!r} ({decision.reason})"
+        missing = [r for r in meta["references"] if r not in decision.references]
+        assert not missing, f"references not found: {missing}; found {list(decision.references)}"
     wrong = [r for r in meta["must_not_reference"] if r in decision.references]
     assert not wrong, f"must not be references: {wrong}"
     assert decision.action == action, f"action {decision.action}, expected {action} ({decision.reason})"
@@ -211,7 +218,7 @@ def test_corpus_size() -> None:
     formats = Counter(s.meta["format"] for s in BACKSCATTER)
     assert len(BACKSCATTER) >= 200, f"{len(BACKSCATTER)} backscatter messages"
     assert len(formats) >= 40, f"{len(formats)} formats: {sorted(formats)}"
-    assert len(ORDINARY) >= 300, f"{len(ORDINARY)} ordinary messages"
+    assert len(ORDINARY) >= 1000, f"{len(ORDINARY)} ordinary messages"
 
 
 def test_about_one_in_eight_bounces_has_no_reference() -> None:
@@ -222,12 +229,29 @@ def test_about_one_in_eight_bounces_has_no_reference() -> None:
     assert 0.08 <= share <= 0.2, f"{len(without)} of {len(bounces)} bounces without a reference"
 
 
-def test_no_ordinary_message_is_ever_rejected(inspector: Any, recorder: Any, redis_client: Any) -> None:
-    rejected = []
+# At most this share of ordinary mail may be tagged (issue 8): a tag is noise users learn to ignore.
+MAX_TAGGED_SHARE = 1 / 1000
+
+
+def test_ordinary_mail_is_never_refused_and_almost_never_tagged(
+    inspector: Any, recorder: Any, redis_client: Any
+) -> None:
+    """Over the whole ordinary side, with an empty ledger and with the original recorded:
+    no answer but accept, and at most MAX_TAGGED_SHARE of the answers tagged."""
+    refused: list[str] = []
+    tagged: list[str] = []
+    answers = 0
     for sample in ORDINARY:
-        for _ in ("empty ledger", "with the original recorded"):
+        for state in ("empty ledger", "with the original recorded"):
             decision = inspect(inspector, sample)
+            answers += 1
             if decision.action != "accept":
-                rejected.append(f"{sample.id}: {decision.action} ({decision.reason})")
+                refused.append(f"{sample.id} ({state}): {decision.action} ({decision.reason})")
+            elif decision.outcome == "tag":
+                tagged.append(f"{sample.id} ({state}): {decision.kind} ({decision.reason})")
             record_original(recorder, sample)
-    assert not rejected, "\n".join(rejected)
+    listing = "\n".join(refused + tagged)
+    assert not refused and len(tagged) <= answers * MAX_TAGGED_SHARE, (
+        f"{len(refused)} refused, {len(tagged)} tagged of {answers} answers "
+        f"({answers // 2} ordinary messages):\n{listing}"
+    )

@@ -48,6 +48,16 @@ def is_daemon_localpart(local: str) -> bool:
     lowered = local.lower()
     return lowered in DAEMON_LOCALPARTS or lowered.translate(_SEPARATORS) in _DAEMON_SQUASHED
 
+# Daemon-like names that services also send ordinary notices and newsletters from
+# ("mailer@parcels.example"): a bounce subject from one of them is no strong signal.
+MAILERISH_LOCALPARTS = frozenset({"mailer", "mailadmin", "mailer-agent", "bounce", "bounces"})
+
+
+def is_mailerish_localpart(local: str) -> bool:
+    """A daemon-like local part that ordinary notification software uses too."""
+    return local.lower() in MAILERISH_LOCALPARTS
+
+
 # Local parts of virus scanners and challenge/response systems.
 NOTICE_LOCALPARTS = frozenset({
     "amavis", "amavisd", "virusalert", "virus-alert", "virus", "antivirus", "av-alert",

@@ -92,7 +92,7 @@ class InboundMilter(Milter.Base):
 
     @Milter.noreply
     def header(self, name: str, value: bytes) -> int:
-        if self.screener.found is None:  # once a candidate, always one: no more decoding
+        if not self.screener.done:  # a strong marker decides: no more decoding
             self.screener.feed(name, value.decode("utf-8", "replace"))
         size = len(name) + len(value) + 4  # as _raw_message writes it
         self.head_size += size

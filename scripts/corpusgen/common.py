@@ -514,6 +514,7 @@ def expected_outcomes(
     original: Original | None,
     rcpt: list[str],
     form: bool = True,
+    weak: bool = False,
 ) -> tuple[str, str]:
     """(outcome_with_entry, outcome_without_entry) by the decision order of docs/policy.md.
 
@@ -523,6 +524,8 @@ def expected_outcomes(
     pair with them: pass ("envelope").
     Step 5: nothing at all -> the per-kind no_reference default.
     A heuristic alone (``form`` false) is tagged where the table says reject.
+    ``weak``: only a weak header signal made it a candidate and its sender is not null
+    ("Weak signals"): without a ledger match it is ordinary mail, accepted with no trace.
     """
     if refs or rcpts_of_original:
         configured = UNMATCHED_EXCEPTIONS.get(kind, "reject")
@@ -530,6 +533,8 @@ def expected_outcomes(
         configured = NO_REFERENCE_DEFAULT[kind]
     if configured == "reject" and not form:
         configured = "tag"
+    if weak and not form:
+        configured = "accept"
     without = OUTCOME_OF_ACTION[configured]
     if original is None:
         return without, without
@@ -605,7 +610,10 @@ def sidecar(
         outcomes = (None, None)
     else:
         assert kind is not None
-        outcomes = expected_outcomes(kind, references, rcpts_of_original, original, rcpt, form)
+        # Every written heuristic-only sample with a real sender has only a weak screen signal
+        # (a subject pattern): the strong autoreply headers are a form of their own.
+        weak = not form and mail_from != ""
+        outcomes = expected_outcomes(kind, references, rcpts_of_original, original, rcpt, form, weak)
         with_entry, without = action_of(outcomes[0]), action_of(outcomes[1])
     meta: dict[str, object] = {
         "format": fmt,
@@ -622,6 +630,8 @@ def sidecar(
         "outcome_with_entry": outcomes[0],
         "outcome_without_entry": outcomes[1],
     }
+    if not ordinary and not form and mail_from != "":
+        meta["ordinary_unless_matched"] = True
     if note:
         meta["note"] = note
     return meta

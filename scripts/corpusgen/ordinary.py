@@ -592,7 +592,9 @@ CATEGORIES: list[tuple[str, Maker, int]] = [
 
 
 def samples() -> Iterator[c.Sample]:
-    for category, maker, count in CATEGORIES:
+    from scripts.corpusgen import ordinary_more  # it builds on this module's helpers
+
+    for category, maker, count in CATEGORIES + ordinary_more.CATEGORIES:
         rng = c.rng_for("ordinary/" + category)
         for index in range(count):
             msg = maker(rng, index)

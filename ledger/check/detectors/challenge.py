@@ -1,10 +1,23 @@
 """Challenge/response requests: "please confirm you sent this message".
 
 C/R systems (TMDA, SpamArrest, Boxbe, and home-grown ones) hold mail from
-unknown senders and ask the (forged) sender to prove they exist. The form is
-recognised by the system's own headers or wording; the reference is
-``In-Reply-To``/``References`` or a quoted header block, and the address the
-original was sent to is the challenge's ``From`` (the protected mailbox).
+unknown senders and ask the (forged) sender to prove they exist. The system is
+named by its own headers or wording, but that alone is no challenge: its users
+carry the agent or fingerprint header (``X-Delivery-Agent: TMDA/...``,
+``X-TMDA-Fingerprint``) on *every* message they send. A challenge is
+recognised only by the challenge itself, in the message's own (unquoted) text:
+
+* a way to confirm: a confirm address (TMDA's ``user-confirm-COOKIE@`` in the text,
+  ``From`` or ``Reply-To``), a link,
+  or "reply to this message" / "send an empty message";
+* and a challenge subject, or wording about the recipient's message together
+  with a confirmation word;
+* and no reply features: a list post (``List-Post``) or a ``Re:`` subject under
+  list headers is a C/R user writing to a list, never a challenge.
+
+The reference is ``In-Reply-To``/``References`` or a quoted header block, and
+the address the original was sent to is the challenge's ``From`` (the
+protected mailbox).
 """
 
 from __future__ import annotations
@@ -14,7 +27,8 @@ import re
 from ledger.check.detectors.base import Finding
 from ledger.check.extract import answered_references, sender_addresses
 from ledger.check.message import ParsedMessage
-from ledger.check.patterns import ABOUT_YOUR_MAIL, CHALLENGE_HEADERS, CHALLENGE_SUBJECT, table
+from ledger.check.patterns import ABOUT_YOUR_MAIL, CHALLENGE_HEADERS, CHALLENGE_SUBJECT, lowered, table
+from ledger.check.replyish import is_list_post, is_reply, own_text
 
 SYSTEMS = table(
     ("tmda", r"\btmda\b|tagged message delivery agent|x-tmda-confirm|"
@@ -46,21 +60,46 @@ def system(message: ParsedMessage) -> str | None:
     return None
 
 
+# How a challenge lets the sender confirm: a link, or a reply / an empty message to an address.
+_CONFIRM_ROUTE = lowered(r"https?://|-confirm-|repl(?:y|ying) to this (?:message|e-?mail)|"
+                         r"send an empty (?:message|e-?mail)|"
+                         r"use your mailer's \"?reply|simply reply|just reply")
+_CONFIRM_WORD = lowered(r"confirm|verif|approv|authenticat|whitelist|guest list|release|prove|on hold|held")
+_LIST_HEADERS = frozenset({"list-id", "list-post", "list-unsubscribe", "list-help", "list-archive",
+                           "x-mailman-version", "mailing-list", "x-sympa-to", "x-google-group-id"})
+
+
+def _reply_features(message: ParsedMessage) -> bool:
+    """A list post, or a reply under list headers: a C/R user writing, not a challenge."""
+    if is_list_post(message):
+        return True
+    names = {name.lower() for name in message.message}
+    return is_reply(message) and bool(names & _LIST_HEADERS)
+
+
+def _challenge_itself(message: ParsedMessage, subject: str) -> bool:
+    """A way to confirm, and a challenge subject or confirmation wording, in the own text."""
+    own = own_text(message.body_text())
+    lower = own.lower()
+    senders = (message.header("Reply-To") or "") + (message.header("From") or "")
+    route = _CONFIRM_ROUTE.search(lower) is not None or "-confirm-" in senders.lower()
+    if not route:
+        return False
+    if CHALLENGE_SUBJECT.search(subject):
+        return True
+    return ABOUT_YOUR_MAIL.search(own) is not None and _CONFIRM_WORD.search(lower) is not None
+
+
 class ChallengeDetector:
     name = "challenge"
 
     def detect(self, message: ParsedMessage) -> Finding | None:
         found = system(message)
-        if found is None:
+        if found is None or _reply_features(message):
             return None
         subject = message.decoded_header("Subject")
-        about_your_mail = ABOUT_YOUR_MAIL.search(subject + "\n" + message.body_text()[:16384])
-        if found != "headers" and not about_your_mail:
-            return None  # the system's own newsletter or account notice, not a challenge
-        if found == "generic" and not (
-            CHALLENGE_SUBJECT.search(subject) or "confirm" in message.body_lower()[:4096]
-        ):
-            return None  # generic wording alone must also ask for a confirmation
+        if not _challenge_itself(message, subject):
+            return None  # the product's header or a mention of it, no challenge: its user's own mail
         refs = answered_references(message)
         return Finding("challenge", tuple(refs), form=True, detector=f"{self.name}/{found}",
                        recipients_of_original=tuple(protected_addresses(message)))

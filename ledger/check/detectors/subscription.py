@@ -4,7 +4,8 @@ A spammer who forges our address into a subscription form makes list
 managers (Mailman, ezmlm, Sympa, LISTSERV, newsletter services) ask us to
 confirm. The form is recognised by list-manager headers (``List-Id``,
 ``X-Mailman-Version``, ezmlm's ``Mailing-List``) together with confirmation
-wording. There is rarely a reference; the policy for that case applies.
+wording. A post the list distributed (``List-Post``) talking about
+subscriptions is none. There is rarely a reference; the policy for that case applies.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from ledger.check.detectors.base import Finding
 from ledger.check.extract import answered_references
 from ledger.check.message import ParsedMessage
 from ledger.check.patterns import SUBSCRIPTION_SUBJECT, lowered
+from ledger.check.replyish import is_list_post
 
 _LIST_HEADERS = ("list-id", "x-mailman-version", "mailing-list", "x-listserver", "x-sympa-to",
                  "x-list", "list-unsubscribe", "x-ezmlm-version", "list-help", "x-listmember")
@@ -34,6 +36,8 @@ class SubscriptionDetector:
     name = "list-confirm"
 
     def detect(self, message: ParsedMessage) -> Finding | None:
+        if is_list_post(message):
+            return None  # a post the list distributed (RFC 2369 List-Post), not its request to confirm
         subject = message.decoded_header("Subject")
         names = {name.lower() for name in message.message}
         list_headers = bool(names.intersection(_LIST_HEADERS))

@@ -16,7 +16,14 @@ from ledger import addresses, msgid
 from ledger.check.detectors.base import Finding
 from ledger.check.extract import original_references, text_recipients
 from ledger.check.message import ParsedMessage
-from ledger.check.patterns import BOUNCE_SUBJECT, is_daemon_localpart, list_manager_address, table
+from ledger.check.patterns import (
+    BOUNCE_SUBJECT,
+    is_daemon_localpart,
+    is_mailerish_localpart,
+    list_manager_address,
+    table,
+)
+from ledger.check.replyish import is_list_post
 
 # (producer family, marker pattern). Most specific first; the first hit names the producer.
 PRODUCERS = table(
@@ -115,13 +122,20 @@ def from_a_mailer(message: ParsedMessage) -> bool:
     if message.envelope.null_sender:
         return True
     senders = [*message.from_addresses(), addresses.normalise(message.envelope.mail_from)]
-    return any(is_daemon_localpart(addresses.local_part(a)) or list_manager_address(a) for a in senders)
+    return any(_daemon(addresses.local_part(a)) or list_manager_address(a) for a in senders)
+
+
+def _daemon(local: str) -> bool:
+    """A daemon's local part; not the daemon-like names notification senders use (``mailer@``)."""
+    return is_daemon_localpart(local) and not is_mailerish_localpart(local)
 
 
 class TextBounceDetector:
     name = "text-bounce"
 
     def detect(self, message: ParsedMessage) -> Finding | None:
+        if is_list_post(message) and not message.envelope.null_sender:
+            return None  # a post the list distributed (its envelope sender is the list's): people talking
         mailer = from_a_mailer(message)
         if not mailer and not BOUNCE_SUBJECT.search(message.decoded_header("Subject")):
             return None
