@@ -244,8 +244,9 @@ class MilterProcess(_Child):
     """``sender-ledger milter SIDE`` as a child process on a unix socket."""
 
     def __init__(self, workdir: Path, side: str, config: Path, secret: str,
-                 program: tuple[str, ...] = ()) -> None:
+                 program: tuple[str, ...] = (), workers: int = 1) -> None:
         self.side = side
+        self.workers = workers
         self.socket_path = workdir / f"{side}.sock"
         self.log_path = workdir / f"milter-{side}.log"
         self.config = config
@@ -262,9 +263,26 @@ class MilterProcess(_Child):
             self.socket_path.unlink()
         env = dict(os.environ, SENDER_LEDGER_SECRET=self.secret)
         self._spawn([*self.program, "milter", self.side, "--config",
-                     str(self.config), "--socket", f"unix:{self.socket_path}"], env=env)
+                     str(self.config), "--socket", f"unix:{self.socket_path}",
+                     "--workers", str(self.workers)], env=env)
         self._await(lambda: self.socket_path.exists() or self.proc.poll() is not None,  # type: ignore[union-attr]
                     20, f"{self.side} milter socket")
         if self.proc is not None and self.proc.poll() is not None:
             raise RuntimeError(f"{self.side} milter exited: {self.log_text()[-2000:]}")
+        if self.workers > 1:
+            self._await(lambda: len(self.worker_pids()) == self.workers, 20, f"{self.side} workers")
         return self
+
+    def worker_pids(self) -> list[int]:
+        """The pids of the milter's worker processes (its children); [] with one process."""
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        try:
+            text = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+        except OSError:
+            return []
+        return [int(pid) for pid in text.split()]
+
+    def stop(self, timeout: float = 25.0) -> None:
+        # The parent gives its workers 15 s (ledger.milter.runner.STOP_SECONDS) before it kills them.
+        super().stop(timeout)

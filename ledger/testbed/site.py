@@ -41,6 +41,7 @@ class PrivateSite:
     config_extra: str = ""
     redis_extra: str = ""
     sentinels: bool = False
+    workers: int = 1  # worker processes of each milter
     started: list[_Stoppable] = field(default_factory=list)
 
     def _add(self, thing: _Stoppable) -> None:
@@ -66,9 +67,11 @@ class PrivateSite:
                                    f'spool_dir = "{self.base / "spool"}"\n'
                                    f'spool_retry_seconds = 0.2\n\n'
                                    f"{self.config_extra}")
-            self.outbound = MilterProcess(self.base, "outbound", self.config, self.secret).start()
+            self.outbound = MilterProcess(self.base, "outbound", self.config, self.secret,
+                                          workers=self.workers).start()
             self._add(self.outbound)
-            self.inbound = MilterProcess(self.base, "inbound", self.config, self.secret).start()
+            self.inbound = MilterProcess(self.base, "inbound", self.config, self.secret,
+                                         workers=self.workers).start()
             self._add(self.inbound)
             self.capture = SmtpSink(self.base, free_port(), "capture", dump=True).start()
             self._add(self.capture)
