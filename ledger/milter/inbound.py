@@ -70,15 +70,6 @@ class InboundMilter(Milter.Base):
         self.client = f"{hostname}[{address}]"
         return Milter.CONTINUE
 
-    # Protocol steps this milter never uses are negotiated away (P_NO*).
-    @Milter.nocallback
-    def hello(self, hostname: str) -> int:
-        return Milter.CONTINUE
-
-    @Milter.nocallback
-    def unknown(self, cmd: str) -> int:
-        return Milter.CONTINUE
-
     @Milter.noreply
     def envfrom(self, mail_from: str, *params: str) -> int:
         self._reset(mail_from)

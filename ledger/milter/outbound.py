@@ -47,28 +47,6 @@ class OutboundMilter(Milter.Base):
         self.sent = SentMessage(mail_from="")
         return Milter.CONTINUE
 
-    # Protocol steps this milter never uses are negotiated away (P_NO*): the MTA does
-    # not send them, so they cost neither a round trip nor a Python call.
-    @Milter.nocallback
-    def connect(self, hostname: str, family: int, hostaddr: object) -> int:
-        return Milter.CONTINUE
-
-    @Milter.nocallback
-    def hello(self, hostname: str) -> int:
-        return Milter.CONTINUE
-
-    @Milter.nocallback
-    def eoh(self) -> int:
-        return Milter.CONTINUE
-
-    @Milter.nocallback
-    def body(self, chunk: bytes) -> int:
-        return Milter.CONTINUE
-
-    @Milter.nocallback
-    def unknown(self, cmd: str) -> int:
-        return Milter.CONTINUE
-
     @Milter.noreply
     def envfrom(self, mail_from: str, *params: str) -> int:
         self.sent = SentMessage(mail_from=mail_from)

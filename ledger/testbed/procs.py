@@ -244,9 +244,11 @@ class MilterProcess(_Child):
     """``sender-ledger milter SIDE`` as a child process on a unix socket."""
 
     def __init__(self, workdir: Path, side: str, config: Path, secret: str,
-                 program: tuple[str, ...] = (), workers: int = 1) -> None:
+                 program: tuple[str, ...] = (), workers: int = 1,
+                 inet_port: int | None = None) -> None:
         self.side = side
         self.workers = workers
+        self.inet_port = inet_port  # listen on 127.0.0.1:PORT instead of the unix socket
         self.socket_path = workdir / f"{side}.sock"
         self.log_path = workdir / f"milter-{side}.log"
         self.config = config
@@ -256,16 +258,27 @@ class MilterProcess(_Child):
 
     @property
     def postfix_socket(self) -> str:
+        if self.inet_port:
+            return f"inet:127.0.0.1:{self.inet_port}"
         return f"unix:{self.socket_path}"
+
+    @property
+    def milter_socket(self) -> str:
+        """The socket as pymilter (and tests/milterclient.py) names it."""
+        return f"inet:{self.inet_port}@127.0.0.1" if self.inet_port else f"unix:{self.socket_path}"
 
     def start(self) -> MilterProcess:
         if self.socket_path.exists():
             self.socket_path.unlink()
         env = dict(os.environ, SENDER_LEDGER_SECRET=self.secret)
         self._spawn([*self.program, "milter", self.side, "--config",
-                     str(self.config), "--socket", f"unix:{self.socket_path}",
+                     str(self.config), "--socket", self.milter_socket,
                      "--workers", str(self.workers)], env=env)
-        self._await(lambda: self.socket_path.exists() or self.proc.poll() is not None,  # type: ignore[union-attr]
+
+        def listening() -> bool:
+            return self.socket_path.exists() if self.inet_port is None else port_open(self.inet_port)
+
+        self._await(lambda: listening() or self.proc.poll() is not None,  # type: ignore[union-attr]
                     20, f"{self.side} milter socket")
         if self.proc is not None and self.proc.poll() is not None:
             raise RuntimeError(f"{self.side} milter exited: {self.log_text()[-2000:]}")
