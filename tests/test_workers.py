@@ -123,7 +123,8 @@ def test_a_killed_worker_is_replaced_and_the_socket_keeps_serving(inbound: Milte
              "a replacement worker")
     replacement = (set(inbound.worker_pids()) - {second}).pop()
     assert f"worker pid={first} died (signal 9)" in inbound.log_text()
-    assert f"worker pid={replacement} started" in inbound.log_text()
+    wait_for(lambda: f"worker pid={replacement} started" in inbound.log_text(), 10,
+             "the replacement's first log line")
     outcomes = ordinary(inbound, 100)
     assert {o.code for o in outcomes} == {"accept"}
 

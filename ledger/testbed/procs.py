@@ -271,6 +271,7 @@ class MilterProcess(_Child):
         if self.socket_path.exists():
             self.socket_path.unlink()
         env = dict(os.environ, SENDER_LEDGER_SECRET=self.secret)
+        logged = len(self.log_text())
         self._spawn([*self.program, "milter", self.side, "--config",
                      str(self.config), "--socket", self.milter_socket,
                      "--workers", str(self.workers)], env=env)
@@ -283,7 +284,9 @@ class MilterProcess(_Child):
         if self.proc is not None and self.proc.poll() is not None:
             raise RuntimeError(f"{self.side} milter exited: {self.log_text()[-2000:]}")
         if self.workers > 1:
-            self._await(lambda: len(self.worker_pids()) == self.workers, 20, f"{self.side} workers")
+            # Ready when the parent and every worker said "listening" (the socket exists earlier).
+            self._await(lambda: self.log_text()[logged:].count(" milter listening on ") > self.workers,
+                        20, f"{self.side} workers")
         return self
 
     def worker_pids(self) -> list[int]:
@@ -299,3 +302,23 @@ class MilterProcess(_Child):
     def stop(self, timeout: float = 25.0) -> None:
         # The parent gives its workers 15 s (ledger.milter.runner.STOP_SECONDS) before it kills them.
         super().stop(timeout)
+
+
+class NoopMilterProcess(_Child):
+    """The no-op pymilter (ledger/testbed/noop_milter.py) on a unix socket: a benchmark's floor."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.socket_path = workdir / "noop.sock"
+        self.log_path = workdir / "milter-noop.log"
+
+    @property
+    def postfix_socket(self) -> str:
+        return f"unix:{self.socket_path}"
+
+    def start(self) -> NoopMilterProcess:
+        if self.socket_path.exists():
+            self.socket_path.unlink()
+        self._spawn([sys.executable, "-m", "ledger.testbed.noop_milter", f"unix:{self.socket_path}"])
+        self._await(lambda: self.socket_path.exists() or self.proc.poll() is not None,  # type: ignore[union-attr]
+                    20, "no-op milter socket")
+        return self
