@@ -13,9 +13,10 @@ accepted at end of headers) and real DSNs whose originals are in the ledger
 The client costs CPU on the same cores. To account for it the script reads
 the CPU time every process used in each run (the milter's parent and
 workers from /proc, the clients from their own rusage) and prints, beside
-msg/s, the milter's CPU per message and the share of the run's CPU the
-clients took: a scaling below N with the cores saturated is the client's
-share, not the milter's.
+msg/s, the milter's CPU per message, the share of the milter's and clients'
+CPU the clients took, and how many cores the run kept busy (milter, clients
+and Redis): a scaling below N with the cores saturated is the client's (and
+Redis's, and other jobs') share, not the milter's.
 
     scripts/bench_workers.py [--messages 1500] [--sessions 8] [--clients 2] [--rounds 5] [--workers N]
 """
@@ -84,9 +85,10 @@ def client(job: tuple[str, str, list[bytes], int]) -> tuple[int, float]:
 
 
 def run(pool: multiprocessing.pool.Pool, milter: MilterProcess, mail_from: str, raws: list[bytes],
-        sessions: int, clients: int) -> tuple[float, float, float, int]:
-    """(msg/s, milter CPU s, client CPU s, accepted) for one run."""
+        sessions: int, clients: int, others: tuple[int, ...] = ()) -> tuple[float, float, float, int, float]:
+    """(msg/s, milter CPU s, client CPU s, accepted, CPU s of ``others``) for one run."""
     pids = [milter.proc.pid, *milter.worker_pids()] if milter.proc else []
+    others_before = cpu_seconds(list(others))
     jobs = [(str(milter.socket_path), mail_from, raws[i::clients], max(1, sessions // clients))
             for i in range(clients)]
     cpu_before = cpu_seconds(pids)
@@ -94,7 +96,8 @@ def run(pool: multiprocessing.pool.Pool, milter: MilterProcess, mail_from: str, 
     results = pool.map(client, jobs)
     elapsed = time.perf_counter() - started
     milter_cpu = cpu_seconds(pids) - cpu_before
-    return (len(raws) / elapsed, milter_cpu, sum(r[1] for r in results), sum(r[0] for r in results))
+    return (len(raws) / elapsed, milter_cpu, sum(r[1] for r in results), sum(r[0] for r in results),
+            (cpu_seconds(list(others)) - others_before) / elapsed)
 
 
 def main() -> int:
@@ -133,30 +136,35 @@ def main() -> int:
               f"{args.sessions} sessions in {args.clients} client processes, {args.rounds} rounds, "
               f"{usable_cores()} usable cores; medians [lowest-highest of the per-round ratio]")
         print(f"{'kind':22} {'workers':>7} {'msg/s':>7} {'milter CPU/msg':>15} {'client CPU share':>17} "
-              f"{'ratio':>20}")
+              f"{'cores busy':>10} {'ratio':>20}")
         context = multiprocessing.get_context("fork")
         with context.Pool(args.clients) as pool:
             for name, (mail_from, make) in kinds.items():
-                figures: dict[int, list[tuple[float, float, float, int]]] = {n: [] for n in milters}
+                figures: dict[int, list[tuple[float, float, float, int, float]]] = {
+                    n: [] for n in milters}
                 next_id = 0
                 for round_no in range(args.rounds):
                     order = list(milters) if round_no % 2 == 0 else list(reversed(milters))
                     for n in order:
                         raws = [make(i) for i in range(next_id, next_id + args.messages)]
                         next_id += args.messages
+                        assert redis_server.proc is not None
                         figures[n].append(run(pool, milters[n], mail_from, raws, args.sessions,
-                                              args.clients))
+                                              args.clients, (redis_server.proc.pid,)))
                 for n, runs in figures.items():
                     rate = statistics.median(r[0] for r in runs)
                     per_msg = statistics.median(r[1] / args.messages for r in runs) * 1e6
                     share = statistics.median(r[2] / (r[1] + r[2]) for r in runs if r[1] + r[2])
                     accepted = sum(r[3] for r in runs)
+                    # Cores busy with this run: milter + clients + Redis, per second of the run.
+                    busy = statistics.median((r[1] + r[2]) * r[0] / args.messages + r[4] for r in runs)
                     cell = ""
                     if n != 1:
                         per_round = [a[0] / b[0] for a, b in zip(runs, figures[1], strict=True)]
                         cell = (f"{statistics.median(per_round):.2f} "
                                 f"[{min(per_round):.2f}-{max(per_round):.2f}]")
-                    print(f"{name:22} {n:7d} {rate:7.0f} {per_msg:12.0f} us {share:17.2f} {cell:>20}"
+                    print(f"{name:22} {n:7d} {rate:7.0f} {per_msg:12.0f} us {share:17.2f} "
+                          f"{busy:10.2f} {cell:>20}"
                           f"  accepted {accepted}/{len(runs) * args.messages}")
         print(f"rerun: {shlex.join([sys.argv[0], *sys.argv[1:]])}")
         return 0

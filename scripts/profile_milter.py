@@ -83,6 +83,9 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=4)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    parser.add_argument("--all-threads", action="store_true",
+                        help="sample threads waiting on a socket too (default: only the thread "
+                        "holding the GIL, i.e. Python CPU time)")
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(py_spy).exists():
@@ -113,7 +116,8 @@ def main() -> int:
         out = base / "profile.txt"
         spy = subprocess.Popen([py_spy, "record", "--pid", str(milter.proc.pid), "--rate",
                                 str(args.rate), "--format", "raw", "--output", str(out),
-                                "--nonblocking", "--full-filenames"],
+                                "--nonblocking", "--full-filenames",
+                                *([] if args.all_threads else ["--gil"])],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         with multiprocessing.get_context("fork").Pool(1) as pool:
             rate, milter_cpu, _client_cpu, accepted = run(pool, milter, mail_from, raws,
