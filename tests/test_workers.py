@@ -204,3 +204,23 @@ def test_workers_from_the_config_file(tmp_path: Path) -> None:
     path.write_text(text.replace("workers = 2", "workers = 0"))
     with pytest.raises(ConfigError, match=r"^outbound\.workers: expected"):
         load_config(str(path))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_only_the_socket_is_made_with_umask_0(tmp_path: Path, workers: int) -> None:
+    # Redis is nowhere: the record goes to the spool, in a segment the milter creates.
+    config = write_config(tmp_path / "sender-ledger.toml", f"unix://{tmp_path}/nowhere.sock")
+    previous = os.umask(0o022)  # the milter's own, as a service manager would give it
+    outbound = MilterProcess(tmp_path, "outbound", config, SECRET, workers=workers).start()
+    try:
+        headers, body = messages.split(messages.original())
+        sent = send_message(str(outbound.socket_path), "alice@example.test", ["bob@example.com"],
+                            headers, body)
+        assert sent.code == "accept"
+        assert os.stat(outbound.socket_path).st_mode & 0o777 == 0o777  # smtpd (postfix) connects
+        segments = list((tmp_path / "spool").glob("seg-*.jsonl"))
+        assert len(segments) == 1
+        assert os.stat(segments[0]).st_mode & 0o022 == 0, oct(os.stat(segments[0]).st_mode)
+    finally:
+        os.umask(previous)
+        outbound.stop()

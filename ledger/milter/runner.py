@@ -9,7 +9,8 @@ Invariants:
 * the socket is bound by the parent with umask 0 (Postfix's smtpd runs as
   ``postfix``, not as us: restrict access with the socket's directory, as the
   systemd units do), before any worker exists, so every worker serves the
-  same socket and a restarted worker needs no new bind;
+  same socket and a restarted worker needs no new bind; the umask is restored
+  after the bind, so nothing else the milter makes is world-writable;
 * nothing that owns a thread or a connection exists before a fork: ``setup``
   runs in each worker after it, so each worker has its own Redis connection,
   bookkeeper thread and (outbound) spool segment and drainer;
@@ -58,24 +59,30 @@ def run(name: str, setup: Setup, socket: str, timeout: int = 60, workers: int = 
     """
     if socket.startswith("unix:"):
         os.makedirs(os.path.dirname(socket[5:]) or ".", exist_ok=True)
-    os.umask(0)
+    # Bound here, once, before any worker exists: they inherit the listening socket, and
+    # pymilter's runmilter later finds it open. Only the bind runs with umask 0: files the
+    # milter makes afterwards (spool segments) keep the process's own umask.
+    umask = os.umask(0)
+    try:
+        Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS)
+        milter.setconn(socket)
+        milter.register(f"sender-ledger-{name}")
+        milter.opensocket(True)
+    finally:
+        os.umask(umask)
     if workers <= 1:
         with setup() as factory:
-            _serve(name, factory, socket, timeout, rmsock=True)
+            _serve(name, factory, socket, timeout)
         return 0
-    Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS)
-    milter.setconn(socket)
-    milter.register(f"sender-ledger-{name}")
-    milter.opensocket(True)  # bound here, once; the workers inherit the listening socket
     log.info("%s milter listening on %s with %d workers", name, socket, workers)
     return Supervisor(name, setup, socket, timeout, workers).run()
 
 
-def _serve(name: str, factory: Factory, socket: str, timeout: int, rmsock: bool) -> None:
+def _serve(name: str, factory: Factory, socket: str, timeout: int) -> None:
     Milter.factory = factory
     Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS)
     log.info("%s milter listening on %s", name, socket)
-    Milter.runmilter(f"sender-ledger-{name}", socket, timeout, rmsock=rmsock)
+    Milter.runmilter(f"sender-ledger-{name}", socket, timeout, rmsock=False)  # already open
     log.info("%s milter stopped", name)
 
 
@@ -126,7 +133,7 @@ class Supervisor:
         try:
             log.info("%s worker pid=%d started", self.name, os.getpid())
             with self.setup() as factory:
-                _serve(self.name, factory, self.socket, self.timeout, rmsock=False)
+                _serve(self.name, factory, self.socket, self.timeout)
             return 0
         except BaseException:
             log.exception("%s worker pid=%d failed", self.name, os.getpid())
