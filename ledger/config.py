@@ -218,10 +218,10 @@ def usable_cores() -> int:
 def parse_workers(key: str, value: Any) -> int:
     """``workers``: a count from 1 to MAX_WORKERS, or "auto" for the usable cores.
 
-    The default is 1, not "auto": one process keeps up with a Postfix on the same
-    host (README, Benchmarks: the milter is not what limits the mail rate there),
-    a metrics endpoint needs a single process, and each worker costs ~35 MiB and a
-    Redis connection. "auto" is for a milter host serving several MTAs.
+    The default is 1, not "auto": next to a Postfix on the same cores a second worker
+    bought no throughput (README, Benchmarks: Postfix takes the CPU there), a metrics
+    endpoint needs a single process, and each worker costs ~35 MiB and a Redis
+    connection. "auto" is for a milter host serving several MTAs, where it scales.
     """
     if value == "auto":
         return min(usable_cores(), MAX_WORKERS)
