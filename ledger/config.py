@@ -63,6 +63,10 @@ class LedgerSettings:
 @dataclass(frozen=True)
 class OutboundSettings:
     socket: str = "unix:/run/sender-ledger/outbound.sock"
+    # Worker processes on the socket ("auto" in the file = this machine's cores; see
+    # parse_workers): each is a whole milter with its own Redis connection, bookkeeper,
+    # spool segment and drainer.
+    workers: int = 1
     message_id_domain: str = ""
     # Records the ledger cannot take now (Redis down, hung, failing over) are kept
     # here, hashed, and replayed when it answers again (ledger/spool.py).
@@ -129,6 +133,7 @@ class UnmatchedSettings:
 @dataclass(frozen=True)
 class InboundSettings:
     socket: str = "unix:/run/sender-ledger/inbound.sock"
+    workers: int = 1  # as outbound.workers
     unmatched_action: str = "reject"
     unreachable_action: str = "tempfail"
     # 128 KiB: a bounce's own text (plain + HTML NDR, ~10-40 KiB even base64-encoded),
@@ -199,6 +204,33 @@ class Config:
         return replace(self, redis=replace(self.redis, url=url))
 
 
+MAX_WORKERS = 64
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. a cgroup's or taskset's)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def parse_workers(key: str, value: Any) -> int:
+    """``workers``: a count from 1 to MAX_WORKERS, or "auto" for the usable cores.
+
+    The default is 1, not "auto": next to a Postfix on the same cores a second worker
+    bought no throughput (README, Benchmarks: Postfix takes the CPU there), a metrics
+    endpoint needs a single process, and each worker costs ~35 MiB and a Redis
+    connection. "auto" is for a milter host serving several MTAs, where it scales.
+    """
+    if value == "auto":
+        return min(usable_cores(), MAX_WORKERS)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WORKERS:
+        raise ConfigError(f"{key}: expected \"auto\" or a number from 1 to {MAX_WORKERS}, "
+                          f"got {value!r}")
+    return value
+
+
 def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
     value = raw.get(name, {})
     if not isinstance(value, dict):
@@ -218,6 +250,9 @@ def _build(cls: type, section: str, values: dict[str, Any]) -> Any:
         if name not in values:
             continue
         value = values[name]
+        if name == "workers":
+            kwargs[name] = parse_workers(f"{section}.{name}", value)
+            continue
         expected = type(getattr(defaults, name))
         if is_dataclass(expected):
             if not isinstance(value, dict):

@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""Does the inbound milter keep up with Postfix? Messages per second, with and without it.
+"""Do the milters keep up with Postfix? Messages per second against two baselines.
 
-Starts a private Redis, both milters and a private Postfix with two identical
-smtpd listeners, one with the inbound milter and one without (the baseline),
-and sends the same messages to both from concurrent SMTP sessions, rounds
-interleaved. Mail is relayed to an smtp-sink that keeps nothing. Four kinds:
-ordinary mail (accepted at end of headers), real DSNs whose originals are in
-the ledger (parsed, looked up, accepted), forged DSNs (looked up, refused 550)
-and, for the outbound side, mail through the recording milter.
+Starts a private Redis, both milters and a private Postfix with identical smtpd
+listeners: one with the real milter, one without any milter (the bare
+listener) and one with a no-op pymilter (ledger/testbed/noop_milter.py: the
+floor, what any pymilter costs Postfix). The same messages go to all three from
+concurrent SMTP sessions, interleaved within each round, so that the machine's
+load moves all three alike. Mail is relayed to an smtp-sink that keeps nothing.
+Four kinds: ordinary mail (accepted at end of headers), real DSNs whose
+originals are in the ledger (parsed, looked up, accepted), forged DSNs (looked
+up, refused 550) and, for the outbound side, mail through the recording milter.
+Each ratio is the median of the per-round ratios; the spread is their range.
 
-    scripts/bench_milter.py [--messages 600] [--sessions 8] [--rounds 3]
+    scripts/bench_milter.py [--messages 600] [--sessions 8] [--rounds 5] [--workers 1]
 """
 
 from __future__ import annotations
@@ -90,11 +93,18 @@ def blast(port: int, mail_from: str, messages: list[bytes], sessions: int) -> tu
     return len(messages) / (time.perf_counter() - started), codes
 
 
+def ratio(top: list[float], bottom: list[float]) -> str:
+    """Median of the per-round ratios, with their range: '0.93 [0.81-1.02]'."""
+    per_round = [t / b for t, b in zip(top, bottom, strict=True)]
+    return f"{statistics.median(per_round):.2f} [{min(per_round):.2f}-{max(per_round):.2f}]"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=600, help="messages per kind and run")
     parser.add_argument("--sessions", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes of each real milter")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench_milter: run as root (Postfix needs it)", file=sys.stderr)
@@ -103,10 +113,11 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="bench-milter-"))
     os.chmod(base, 0o755)
     secret = secrets.token_hex(32)
-    site = PrivateSite(base, secret, keep_relayed=False, baseline_listener=True).start()
+    site = PrivateSite(base, secret, keep_relayed=False, baseline_listener=True,
+                       floor_listener=True, workers=args.workers).start()
     try:
         postfix, config = site.postfix, site.config
-        assert postfix.plain_port is not None
+        assert postfix.plain_port is not None and postfix.floor_port is not None
 
         total = args.messages * args.rounds
         recorder = recorder_for(load_config(str(config)))
@@ -124,23 +135,32 @@ def main() -> int:
             "outbound mail, recording milter": (USER, lambda i: original(i + total),
                                                 postfix.submission_port),
         }
-        print(f"{args.messages} messages per run, {args.sessions} sessions, {args.rounds} rounds "
-              f"(median msg/s; baseline = the same messages to a listener without milter)")
-        print(f"{'kind':34} {'baseline':>9} {'milter':>9} {'ratio':>6}  replies")
+        print(f"{args.messages} messages per run, {args.sessions} sessions, {args.rounds} rounds, "
+              f"{args.workers} worker(s) per milter; msg/s medians; ratios: median of the "
+              f"per-round ratios [lowest-highest]")
+        print(f"{'kind':32} {'bare':>6} {'no-op':>6} {'milter':>6}  {'milter/no-op':18} "
+              f"{'milter/bare':18} {'no-op/bare':18} replies")
         for name, (mail_from, make, port) in kinds.items():
-            base_rates, milter_rates = [], []
+            rates: dict[str, list[float]] = {"bare": [], "floor": [], "milter": []}
             replies: dict[int, int] = {}
             for round_no in range(args.rounds):
                 first = round_no * args.messages
                 batch = [make(i) for i in range(first, first + args.messages)]
-                rate, _codes = blast(postfix.plain_port, mail_from, batch, args.sessions)
-                base_rates.append(rate)
-                rate, codes = blast(port, mail_from, batch, args.sessions)
-                milter_rates.append(rate)
-                for code, n in codes.items():
-                    replies[code] = replies.get(code, 0) + n
-            b, m = statistics.median(base_rates), statistics.median(milter_rates)
-            print(f"{name:34} {b:9.0f} {m:9.0f} {m / b:6.2f}  {dict(sorted(replies.items()))}")
+                # A different order each round: no listener always runs first (or last).
+                order = [("bare", postfix.plain_port), ("floor", postfix.floor_port),
+                         ("milter", port)]
+                order = order[round_no % 3:] + order[:round_no % 3]
+                for which, listener in order:
+                    rate, codes = blast(listener, mail_from, batch, args.sessions)
+                    rates[which].append(rate)
+                    if which == "milter":
+                        for code, n in codes.items():
+                            replies[code] = replies.get(code, 0) + n
+            cells = [ratio(rates["milter"], rates["floor"]), ratio(rates["milter"], rates["bare"]),
+                     ratio(rates["floor"], rates["bare"])]
+            print(f"{name:32} {statistics.median(rates['bare']):6.0f} "
+                  f"{statistics.median(rates['floor']):6.0f} {statistics.median(rates['milter']):6.0f}  "
+                  + " ".join(f"{cell:18}" for cell in cells) + f" {dict(sorted(replies.items()))}")
         print(f"rerun: {shlex.join([sys.argv[0], *sys.argv[1:]])}")
         return 0
     finally:

@@ -117,6 +117,7 @@ def testbed(scratch: Path) -> Iterator[PrivateSite]:
     base = scratch / "testbed"
     base.mkdir()
     os.chmod(base, 0o755)
-    site = PrivateSite(base, SECRET).start()
+    # Two worker processes per milter: the end-to-end tests run through the prefork parent.
+    site = PrivateSite(base, SECRET, workers=2).start()
     yield site
     site.stop()

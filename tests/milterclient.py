@@ -64,6 +64,30 @@ def _reply_code(reply: tuple[str, dict[str, object]]) -> tuple[str, str | None]:
     return _CODES.get(reply[0], reply[0]), None
 
 
+def connect(address: str, timeout: float = 20.0) -> socket.socket:
+    """A connected socket to a milter at a unix path or ``inet:PORT@HOST``."""
+    if address.startswith("inet:"):
+        port, _, host = address[5:].partition("@")
+        return socket.create_connection((host or "127.0.0.1", int(port)), timeout)
+    sock = socket.socket(socket.AF_UNIX)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def negotiated(address: str) -> int:
+    """The protocol flags (SMFIP_*) the milter at ``address`` asks of an MTA that offers all."""
+    sock = connect(address)
+    try:
+        return int(MilterConnection(sock).optneg_mta()[1])
+    finally:
+        sock.close()
+
+
 def send_message(
     socket_path: str,
     mail_from: str,
@@ -73,10 +97,11 @@ def send_message(
     queue_id: str = "TESTQID",
     timeout: float = 20.0,
 ) -> Outcome:
-    """Run one SMTP transaction's worth of milter commands; return the verdict."""
-    sock = socket.socket(socket.AF_UNIX)
-    sock.settimeout(timeout)
-    sock.connect(socket_path)
+    """Run one SMTP transaction's worth of milter commands; return the verdict.
+
+    ``socket_path`` is a unix socket's path or ``inet:PORT@HOST``.
+    """
+    sock = connect(socket_path, timeout)
     try:
         conn = MilterConnection(sock)
         _, protocol = conn.optneg_mta()

@@ -253,3 +253,29 @@ def test_an_exception_inside_inspection_gives_451_and_a_logged_line(
         assert (ordinary.stage, ordinary.code) == ("eoh", "accept")
     finally:
         inbound.stop()
+
+
+def test_each_milter_negotiates_away_the_steps_it_does_not_use(
+        milters: tuple[MilterProcess, MilterProcess]) -> None:
+    from miltertest import constants as c
+
+    from tests.milterclient import negotiated
+
+    # pymilter's Milter.Base marks every callback a class does not override @nocallback,
+    # and ours mark what they only read @noreply: this keeps it so.
+    outbound, inbound = milters
+    skipped = negotiated(str(outbound.socket_path))
+    # The recording milter reads the envelope and two headers, nothing else.
+    for step in (c.SMFIP_NOCONNECT, c.SMFIP_NOHELO, c.SMFIP_NOEOH, c.SMFIP_NOBODY):
+        assert skipped & step, hex(step)
+    for step in (c.SMFIP_NOMAIL, c.SMFIP_NORCPT, c.SMFIP_NOHDRS, c.SMFIP_NODATA):
+        assert not skipped & step, hex(step)  # data() stays: it avoids a 40 ms stall on inet
+    assert skipped & c.SMFIP_NR_MAIL and skipped & c.SMFIP_NR_RCPT and skipped & c.SMFIP_NR_HDR
+    skipped = negotiated(str(inbound.socket_path))
+    # The checking milter needs the client (connect), the envelope, headers and a candidate's body.
+    assert skipped & c.SMFIP_NOHELO
+    for step in (c.SMFIP_NOCONNECT, c.SMFIP_NOMAIL, c.SMFIP_NORCPT, c.SMFIP_NOHDRS,
+                 c.SMFIP_NOEOH, c.SMFIP_NOBODY, c.SMFIP_NODATA):
+        assert not skipped & step, hex(step)
+    assert skipped & c.SMFIP_NR_CONN and skipped & c.SMFIP_NR_HDR
+    assert not skipped & c.SMFIP_NR_BODY  # body() answers SKIP once it has read enough

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ledger.cli.common import config_from, subcommand
 
 if TYPE_CHECKING:
+    import Milter
+
     from ledger.config import Config
     from ledger.observe import Observer
     from ledger.spool import Spool
@@ -22,6 +26,8 @@ def register(sub: Any) -> None:
     parser.add_argument("--socket", help="unix:PATH or inet:PORT@HOST (default: from the config)")
     parser.add_argument("--timeout", type=int, default=60,
                         help="seconds the MTA may wait for us (default 60)")
+    parser.add_argument("--workers", metavar="N|auto",
+                        help="worker processes on the socket (default: <side>.workers)")
     parser.add_argument("--metrics-listen", metavar="HOST:PORT",
                         help="serve Prometheus metrics here (default: metrics.<side>_listen; "
                         "'' turns them off)")
@@ -29,17 +35,43 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ledger import services
+    from ledger.config import ConfigError, parse_workers
     from ledger.milter import runner
-    from ledger.observe import Observer
-    from ledger.observe.metrics import metrics_for
 
     cfg = config_from(args)
-    ledger = services.open_ledger(cfg)
+    side_cfg = cfg.outbound if args.side == "outbound" else cfg.inbound
     listen = getattr(cfg.metrics, f"{args.side}_listen")
     key = f"metrics.{args.side}_listen"
     if args.metrics_listen is not None:
         listen, key = args.metrics_listen, "--metrics-listen"
+    workers = side_cfg.workers
+    if args.workers is not None:
+        value = args.workers if args.workers == "auto" else _int_or(args.workers)
+        workers = parse_workers("--workers", value)
+    if workers > 1 and listen:
+        # One endpoint per process would show one worker's figures as the milter's.
+        raise ConfigError(f"{key} needs {args.side}.workers = 1 (it is {workers}): "
+                          f"each worker would serve its own metrics")
+    if args.side == "outbound":
+        from ledger import services
+
+        _check_spool(services.spool_for(cfg))  # once, in the parent: not once per worker
+    setup = _outbound if args.side == "outbound" else _inbound
+    return runner.run(args.side, lambda: setup(cfg, listen, key),
+                      args.socket or side_cfg.socket, args.timeout, workers)
+
+
+@contextlib.contextmanager
+def _observed(cfg: Config, listen: str, key: str) -> Iterator[tuple[Ledger, Observer, Spool]]:
+    """One process's ledger connection, metrics, observer (with its bookkeeper thread) and spool.
+
+    Runs in each worker after the fork: threads and connections never cross one.
+    """
+    from ledger import services
+    from ledger.observe import Observer
+    from ledger.observe.metrics import metrics_for
+
+    ledger = services.open_ledger(cfg)
     metrics = metrics_for(listen, key)
     if metrics is not None:
         logging.getLogger("sender-ledger.milter").info("metrics on http://%s/metrics", listen)
@@ -49,43 +81,46 @@ def run(args: argparse.Namespace) -> int:
     if metrics is not None:
         metrics.watch_spool(spool)
     try:
-        if args.side == "outbound":
-            _run_outbound(args, cfg, ledger, observer, spool)
-        else:
-            from ledger.milter.inbound import InboundMilter
-
-            # The spool is only read here: a refusal waits (451) while records of ours wait in it.
-            InboundMilter.inspector = services.inspector_for(cfg, ledger, spool, later=observer.later)
-            InboundMilter.observer = observer
-            InboundMilter.trace_header = cfg.inbound.trace_header
-            runner.run("inbound", InboundMilter, args.socket or cfg.inbound.socket, args.timeout)
+        yield ledger, observer, spool
     finally:
         observer.close()
-    return 0
 
 
-def _run_outbound(args: argparse.Namespace, cfg: Config, ledger: Ledger, observer: Observer,
-                  spool: Spool) -> None:
+@contextlib.contextmanager
+def _inbound(cfg: Config, listen: str, key: str) -> Iterator[Callable[[], Milter.Base]]:
+    from ledger import services
+    from ledger.milter.inbound import InboundMilter
+
+    with _observed(cfg, listen, key) as (ledger, observer, spool):
+        # The spool is only read here: a refusal waits (451) while records of ours wait in it.
+        InboundMilter.inspector = services.inspector_for(cfg, ledger, spool, later=observer.later)
+        InboundMilter.observer = observer
+        InboundMilter.trace_header = cfg.inbound.trace_header
+        yield InboundMilter
+
+
+@contextlib.contextmanager
+def _outbound(cfg: Config, listen: str, key: str) -> Iterator[Callable[[], Milter.Base]]:
     from ledger import services
     from ledger.drain import Drainer, DrainResult
-    from ledger.milter import runner
     from ledger.milter.outbound import OutboundMilter
 
-    _check_spool(spool)
+    with _observed(cfg, listen, key) as (ledger, observer, spool):
 
-    def replayed(result: DrainResult) -> None:
-        observer.replayed(dict(result.new_by_day), result.replayed)
+        def replayed(result: DrainResult) -> None:
+            observer.replayed(dict(result.new_by_day), result.replayed)
 
-    drainer = Drainer(spool, ledger, cfg.outbound.spool_retry_seconds, on_result=replayed).start()
-    OutboundMilter.recorder = services.recorder_for(cfg, ledger, spool)
-    OutboundMilter.observer = observer
-    OutboundMilter.on_spooled = drainer.wake
-    OutboundMilter.message_id_domain = cfg.outbound.message_id_domain or _hostname()
-    try:
-        runner.run("outbound", OutboundMilter, args.socket or cfg.outbound.socket, args.timeout)
-    finally:
-        drainer.stop()
-        spool.close()
+        # Each worker drains too: claims on segments are exclusive (flock), so that is safe.
+        drainer = Drainer(spool, ledger, cfg.outbound.spool_retry_seconds, on_result=replayed).start()
+        OutboundMilter.recorder = services.recorder_for(cfg, ledger, spool)
+        OutboundMilter.observer = observer
+        OutboundMilter.on_spooled = drainer.wake
+        OutboundMilter.message_id_domain = cfg.outbound.message_id_domain or _hostname()
+        try:
+            yield OutboundMilter
+        finally:
+            drainer.stop()
+            spool.close()
 
 
 def _check_spool(spool: Spool) -> None:
@@ -103,6 +138,13 @@ def _check_spool(spool: Spool) -> None:
     if status.records:
         log.warning("spool %s holds %d record(s) from before: replaying them when Redis answers",
                     spool.directory, status.records)
+
+
+def _int_or(text: str) -> int | str:
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 def _hostname() -> str:

@@ -76,6 +76,8 @@ class PrivatePostfix:
         fail_port: int,
         relay_port: int,
         plain_port: int | None = None,
+        floor_port: int | None = None,
+        floor_milter: str = "",
     ) -> None:
         self.dir = workdir
         self.etc = workdir / "etc"
@@ -87,6 +89,8 @@ class PrivatePostfix:
         self.fail_port = fail_port
         self.relay_port = relay_port
         self.plain_port = plain_port  # a listener without milters, a benchmark's baseline
+        self.floor_port = floor_port  # a listener with the no-op milter, a benchmark's floor
+        self.floor_milter = floor_milter
         self.started = False
 
     @property
@@ -151,6 +155,9 @@ class PrivatePostfix:
         if self.plain_port:
             services.append(f"127.0.0.1:{self.plain_port}/inet=127.0.0.1:{self.plain_port} inet n - n "
                             f"- - smtpd -o smtpd_milters= -o syslog_name=postfix/plain")
+        if self.floor_port:
+            services.append(f"127.0.0.1:{self.floor_port}/inet=127.0.0.1:{self.floor_port} inet n - n "
+                            f"- - smtpd -o smtpd_milters={self.floor_milter} -o syslog_name=postfix/floor")
         for service in services:
             subprocess.run(["postconf", "-c", etc, "-M", service], check=True, capture_output=True)
 
@@ -159,7 +166,7 @@ class PrivatePostfix:
         self._run("postfix", "-c", str(self.etc), "check")
         self._run("postfix", "-c", str(self.etc), "start")
         self.started = True
-        ports = [p for p in (self.mx_port, self.submission_port, self.plain_port) if p]
+        ports = [p for p in (self.mx_port, self.submission_port, self.plain_port, self.floor_port) if p]
         try:
             wait_for(lambda: all(port_open(p) for p in ports), 20, "postfix listeners")
         except RuntimeError:

@@ -244,8 +244,11 @@ class MilterProcess(_Child):
     """``sender-ledger milter SIDE`` as a child process on a unix socket."""
 
     def __init__(self, workdir: Path, side: str, config: Path, secret: str,
-                 program: tuple[str, ...] = ()) -> None:
+                 program: tuple[str, ...] = (), workers: int = 1,
+                 inet_port: int | None = None) -> None:
         self.side = side
+        self.workers = workers
+        self.inet_port = inet_port  # listen on 127.0.0.1:PORT instead of the unix socket
         self.socket_path = workdir / f"{side}.sock"
         self.log_path = workdir / f"milter-{side}.log"
         self.config = config
@@ -255,16 +258,67 @@ class MilterProcess(_Child):
 
     @property
     def postfix_socket(self) -> str:
+        if self.inet_port:
+            return f"inet:127.0.0.1:{self.inet_port}"
         return f"unix:{self.socket_path}"
+
+    @property
+    def milter_socket(self) -> str:
+        """The socket as pymilter (and tests/milterclient.py) names it."""
+        return f"inet:{self.inet_port}@127.0.0.1" if self.inet_port else f"unix:{self.socket_path}"
 
     def start(self) -> MilterProcess:
         if self.socket_path.exists():
             self.socket_path.unlink()
         env = dict(os.environ, SENDER_LEDGER_SECRET=self.secret)
+        logged = len(self.log_text())
         self._spawn([*self.program, "milter", self.side, "--config",
-                     str(self.config), "--socket", f"unix:{self.socket_path}"], env=env)
-        self._await(lambda: self.socket_path.exists() or self.proc.poll() is not None,  # type: ignore[union-attr]
+                     str(self.config), "--socket", self.milter_socket,
+                     "--workers", str(self.workers)], env=env)
+
+        def listening() -> bool:
+            return self.socket_path.exists() if self.inet_port is None else port_open(self.inet_port)
+
+        self._await(lambda: listening() or self.proc.poll() is not None,  # type: ignore[union-attr]
                     20, f"{self.side} milter socket")
         if self.proc is not None and self.proc.poll() is not None:
             raise RuntimeError(f"{self.side} milter exited: {self.log_text()[-2000:]}")
+        if self.workers > 1:
+            # Ready when the parent and every worker said "listening" (the socket exists earlier).
+            self._await(lambda: self.log_text()[logged:].count(" milter listening on ") > self.workers,
+                        20, f"{self.side} workers")
+        return self
+
+    def worker_pids(self) -> list[int]:
+        """The pids of the milter's worker processes (its children); [] with one process."""
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        try:
+            text = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+        except OSError:
+            return []
+        return [int(pid) for pid in text.split()]
+
+    def stop(self, timeout: float = 25.0) -> None:
+        # The parent gives its workers 15 s (ledger.milter.runner.STOP_SECONDS) before it kills them.
+        super().stop(timeout)
+
+
+class NoopMilterProcess(_Child):
+    """The no-op pymilter (ledger/testbed/noop_milter.py) on a unix socket: a benchmark's floor."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.socket_path = workdir / "noop.sock"
+        self.log_path = workdir / "milter-noop.log"
+
+    @property
+    def postfix_socket(self) -> str:
+        return f"unix:{self.socket_path}"
+
+    def start(self) -> NoopMilterProcess:
+        if self.socket_path.exists():
+            self.socket_path.unlink()
+        self._spawn([sys.executable, "-m", "ledger.testbed.noop_milter", f"unix:{self.socket_path}"])
+        self._await(lambda: self.socket_path.exists() or self.proc.poll() is not None,  # type: ignore[union-attr]
+                    20, "no-op milter socket")
         return self

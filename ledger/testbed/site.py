@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ledger.testbed.postfix import PrivatePostfix
-from ledger.testbed.procs import MilterProcess, RedisServer, SmtpSink, free_port
+from ledger.testbed.procs import MilterProcess, NoopMilterProcess, RedisServer, SmtpSink, free_port
 from ledger.testbed.sentinel import SentinelSet
 
 
@@ -38,9 +38,11 @@ class PrivateSite:
     reject_reply: str = "550 5.1.1 User unknown"
     keep_relayed: bool = True
     baseline_listener: bool = False
+    floor_listener: bool = False  # a listener with the no-op milter (ledger/testbed/noop_milter.py)
     config_extra: str = ""
     redis_extra: str = ""
     sentinels: bool = False
+    workers: int = 1  # worker processes of each milter
     started: list[_Stoppable] = field(default_factory=list)
 
     def _add(self, thing: _Stoppable) -> None:
@@ -66,10 +68,17 @@ class PrivateSite:
                                    f'spool_dir = "{self.base / "spool"}"\n'
                                    f'spool_retry_seconds = 0.2\n\n'
                                    f"{self.config_extra}")
-            self.outbound = MilterProcess(self.base, "outbound", self.config, self.secret).start()
+            self.outbound = MilterProcess(self.base, "outbound", self.config, self.secret,
+                                          workers=self.workers).start()
             self._add(self.outbound)
-            self.inbound = MilterProcess(self.base, "inbound", self.config, self.secret).start()
+            self.inbound = MilterProcess(self.base, "inbound", self.config, self.secret,
+                                         workers=self.workers).start()
             self._add(self.inbound)
+            floor_milter = ""
+            if self.floor_listener:
+                noop = NoopMilterProcess(self.base).start()
+                self._add(noop)
+                floor_milter = noop.postfix_socket
             self.capture = SmtpSink(self.base, free_port(), "capture", dump=True).start()
             self._add(self.capture)
             self.fail = SmtpSink(self.base, free_port(), "fail", reject_rcpt=self.reject_reply).start()
@@ -81,6 +90,8 @@ class PrivateSite:
                 mx_port=free_port(),
                 submission_port=free_port(),
                 plain_port=free_port() if self.baseline_listener else None,
+                floor_port=free_port() if self.floor_listener else None,
+                floor_milter=floor_milter,
                 inbound_milter=self.inbound.postfix_socket,
                 outbound_milter=self.outbound.postfix_socket,
                 capture_port=self.capture.port,
