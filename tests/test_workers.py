@@ -119,9 +119,16 @@ def test_sigterm_to_the_parent_stops_every_worker(inbound: MilterProcess) -> Non
 def test_a_killed_worker_is_replaced_and_the_socket_keeps_serving(inbound: MilterProcess) -> None:
     first, second = inbound.worker_pids()
     os.kill(first, signal.SIGKILL)
-    wait_for(lambda: len(inbound.worker_pids()) == 2 and first not in inbound.worker_pids(), 10,
-             "a replacement worker")
-    replacement = (set(inbound.worker_pids()) - {second}).pop()
+    found: set[int] = set()
+
+    def replaced() -> bool:
+        pids = set(inbound.worker_pids())  # one snapshot: the list changes while workers start
+        found.clear()
+        found.update(pids - {first, second})
+        return len(pids) == 2 and first not in pids and len(found) == 1
+
+    wait_for(replaced, 10, "a replacement worker")
+    replacement = found.pop()
     assert f"worker pid={first} died (signal 9)" in inbound.log_text()
     wait_for(lambda: f"worker pid={replacement} started" in inbound.log_text(), 10,
              "the replacement's first log line")

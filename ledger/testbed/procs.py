@@ -293,11 +293,14 @@ class MilterProcess(_Child):
         """The pids of the milter's worker processes (its children); [] with one process."""
         if self.proc is None or self.proc.poll() is not None:
             return []
-        try:
-            text = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
-        except OSError:
-            return []
-        return [int(pid) for pid in text.split()]
+        pids: list[int] = []
+        # Every thread's list: a child forked by another thread of the parent is listed there.
+        for children in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
+            try:
+                pids += [int(pid) for pid in children.read_text().split()]
+            except OSError:
+                continue
+        return sorted(set(pids))
 
     def stop(self, timeout: float = 25.0) -> None:
         # The parent gives its workers 15 s (ledger.milter.runner.STOP_SECONDS) before it kills them.
