@@ -229,10 +229,13 @@ def test_a_failing_record_still_fails_with_a_hook(redis_client: redis.Redis, rec
 
 
 def test_bad_metrics_address_on_the_command_line_is_one_line(
-        config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["milter", "inbound", "--config", str(config_file), "--metrics-listen", "nowhere"]) == 2
+        config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    socket_dir = tmp_path / "not-made"
+    assert main(["milter", "inbound", "--config", str(config_file), "--metrics-listen", "nowhere",
+                 "--socket", f"unix:{socket_dir}/in.sock"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("sender-ledger: configuration error: metrics listen address: expected HOST:PORT")
+    assert not socket_dir.exists()  # refused before anything was made
 
 
 def redis_dump(client: redis.Redis) -> bytes:

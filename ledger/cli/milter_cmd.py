@@ -35,7 +35,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ledger.config import ConfigError, parse_workers
+    from ledger.config import ConfigError, parse_listen, parse_workers
     from ledger.milter import runner
 
     cfg = config_from(args)
@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     key = f"metrics.{args.side}_listen"
     if args.metrics_listen is not None:
         listen, key = args.metrics_listen, "--metrics-listen"
+    if listen and parse_listen(listen) is None:  # said before the socket is made, not after
+        raise ConfigError(f"metrics listen address: expected HOST:PORT, got {listen!r} ({key})")
     workers = side_cfg.workers
     if args.workers is not None:
         value = args.workers if args.workers == "auto" else _int_or(args.workers)
