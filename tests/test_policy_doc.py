@@ -123,7 +123,9 @@ def test_the_documented_budget_and_steps_match_the_code() -> None:
 
 
 # A document or path outside the repository: the issue notes, the shared briefs, parents.
-OUTSIDE = re.compile(r"ISSUE\d|\bshared/|\.\./|/work/|REDIS-LAYOUTS|POSTFIX-TESTBED|BRIEF\.md")
+# Built from pieces, so that this line does not itself name them.
+OUTSIDE = re.compile("|".join([r"ISSUE" + r"\d", r"\bshared" + "/", r"\.\." + "/", "/" + "work/",
+                               "REDIS-" + "LAYOUTS", "POSTFIX-" + "TESTBED", "BRIEF" + r"\.md"]))
 
 
 def test_nothing_cites_a_document_outside_the_repository() -> None:
