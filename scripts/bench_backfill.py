@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger.testbed import RedisServer
+from testbed import RedisServer
 
 SECRET = "bench-secret-0123456789abcdef"
 BASELINE = ("import gzip,sys\nn=0\nfor line in gzip.open(sys.argv[1]):\n"

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ledger.hashing import MESSAGE, PAIR, Hasher
 from ledger.record import Recorder, SentMessage
 from ledger.store import Ledger, connect, today
-from ledger.testbed import RedisServer
+from testbed import RedisServer
 
 
 def used_memory(client) -> int:  # type: ignore[no-untyped-def]

@@ -3,7 +3,7 @@
 
 Starts a private Redis, both milters and a private Postfix with identical smtpd
 listeners: one with the real milter, one without any milter (the bare
-listener) and one with a no-op pymilter (ledger/testbed/noop_milter.py: the
+listener) and one with a no-op pymilter (testbed/noop_milter.py: the
 floor, what any pymilter costs Postfix). The same messages go to all three from
 concurrent SMTP sessions, interleaved within each round, so that the machine's
 load moves all three alike. Mail is relayed to an smtp-sink that keeps nothing.
@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ledger.config import load_config
 from ledger.record import SentMessage
 from ledger.services import recorder_for
-from ledger.testbed import PrivateSite
+from testbed import PrivateSite
 
 USER = "alice@bench.test"
 

@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ledger.config import load_config
 from ledger.record import SentMessage
 from ledger.services import recorder_for
-from ledger.testbed import PrivateSite
 from scripts import loadmail
+from testbed import PrivateSite
 
 GOAL_MB = 40.0
 KINDS = ("ordinary", "real DSN", "forged DSN")

@@ -35,8 +35,8 @@ from ledger.observe import Observer, counters
 from ledger.observe.metrics import Metrics
 from ledger.record import Recorder, SentMessage
 from ledger.store import Ledger, connect, today
-from ledger.testbed import RedisServer
 from ledger.verdict import Inspector
+from testbed import RedisServer
 
 SECRET = b"benchmark-secret-0123456789"
 ORDINARY_HEADERS = [("From", "Carol <carol@example.com>"), ("To", "alice@example.test"),

@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ledger.hashing import Hasher
 from ledger.record import Recorder, SentMessage
 from ledger.store import Ledger, connect
-from ledger.testbed import RedisServer, free_port
-from ledger.testbed.procs import wait_for
+from testbed import RedisServer, free_port
+from testbed.procs import wait_for
 
 SECRET = b"benchmark-secret-0123456789"
 

@@ -42,8 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ledger.config import load_config, usable_cores
 from ledger.record import SentMessage
 from ledger.services import recorder_for
-from ledger.testbed import MilterProcess, RedisServer
 from scripts.bench_milter import USER, dsn, ordinary
+from testbed import MilterProcess, RedisServer
 from tests import messages
 from tests.milterclient import send_message
 

@@ -43,9 +43,9 @@ from ledger.check import Envelope
 from ledger.config import load_config
 from ledger.record import SentMessage
 from ledger.services import inspector_for, recorder_for
-from ledger.testbed import RedisServer
 from ledger.verdict import Inspector
 from scripts import mutate
+from testbed import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 500

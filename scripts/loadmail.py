@@ -11,7 +11,7 @@ from __future__ import annotations
 import smtplib
 from pathlib import Path
 
-USER = "alice@example.test"  # the site's domain (ledger.testbed.postfix.SITE_DOMAIN)
+USER = "alice@example.test"  # the site's domain (testbed.postfix.SITE_DOMAIN)
 LINE = b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod.\r\n"
 
 

@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger.testbed import free_port
 from scripts.corpusgen import realmta
+from testbed import free_port
 
 PACKAGES = ("exim4-daemon-light", "libidn12")
 WRAPPER = """#!/bin/sh

@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger.testbed import free_port
 from scripts.corpusgen import realmta
+from testbed import free_port
 
 HOST = "mx3.example.net"
 USERS = {"opensmtpd": 64998, "opensmtpq": 64997}

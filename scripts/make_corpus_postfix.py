@@ -24,11 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger.testbed import free_port
-from ledger.testbed.postfix import loopback_settings, make_instance_dirs
-from ledger.testbed.procs import port_open, wait_for
 from scripts.corpusgen import common as c
 from scripts.corpusgen import realmta
+from testbed import free_port
+from testbed.postfix import loopback_settings, make_instance_dirs
+from testbed.procs import port_open, wait_for
 
 HOST = "mx1.example.net"
 FAIL, OK, SLOW = realmta.FAIL, realmta.OK, realmta.SLOW

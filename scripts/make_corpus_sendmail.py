@@ -28,9 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger.testbed import free_port
 from scripts.corpusgen import realmta
 from scripts.corpusgen.pysink import PySink
+from testbed import free_port
 
 PACKAGES = ("sendmail-bin", "sendmail-cf", "m4", "libwrap0")
 # Sendmail qualifies the host name through the resolver before it reads its .cf; with no DNS here

@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ledger.config import load_config
 from ledger.record import SentMessage
 from ledger.services import recorder_for
-from ledger.testbed import MilterProcess, RedisServer
 from scripts.bench_milter import USER, dsn, ordinary, original
 from scripts.bench_workers import run
+from testbed import MilterProcess, RedisServer
 
 _WAITING = {"runmilter", "Condition.wait", "Event.wait", "wait"}
 

@@ -48,8 +48,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ledger.store import connect
-from ledger.testbed import PrivateSite
 from scripts import loadmail
+from testbed import PrivateSite
 
 OUTBOUND, BOUNCED_OUT = "outbound", "outbound to fail.test"
 ORDINARY, FORGED, REAL = "ordinary", "forged", "real"

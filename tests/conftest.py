@@ -21,7 +21,7 @@ import redis
 from ledger.config import CONFIG_ENV, Config, load_config
 from ledger.services import hasher_for, inspector_for, recorder_for
 from ledger.store import Ledger, connect
-from ledger.testbed import PrivateSite, RedisCluster, RedisServer
+from testbed import PrivateSite, RedisCluster, RedisServer
 
 SECRET = "test-secret-0123456789abcdef"
 

@@ -273,7 +273,7 @@ def test_backfill_of_a_real_postfix_log(testbed: object, tmp_path: Path, config_
     """What the testbed's Postfix logged for a submission is what backfill records."""
     import smtplib
 
-    from ledger.testbed.procs import wait_for
+    from testbed.procs import wait_for
 
     tb = testbed
     mid = f"backfill.{time.time_ns()}@example.test"

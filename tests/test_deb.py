@@ -31,8 +31,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger.testbed.postfix import PrivatePostfix
-from ledger.testbed.procs import RedisServer, free_port, stop_process, wait_for
+from testbed.postfix import PrivatePostfix
+from testbed.procs import RedisServer, free_port, stop_process, wait_for
 from tests import messages
 
 REPO = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.testbed.procs import free_port
+from testbed.procs import free_port
 from tests import messages
 
 REPO = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.postfix
 
 
 def test_demo_accepts_the_real_dsn_and_refuses_the_forged_one() -> None:
-    result = subprocess.run([sys.executable, "-m", "ledger.testbed.demo"], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "testbed.demo"], capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     out = result.stdout

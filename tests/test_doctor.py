@@ -18,7 +18,7 @@ from ledger.hashing import Hasher
 from ledger.ops import doctor
 from ledger.ops.postfix_conf import PostfixSettings, Service, _judge, milter_list, postfix_socket
 from ledger.store import REDIS_SETTINGS, Ledger
-from ledger.testbed.procs import RedisServer
+from testbed.procs import RedisServer
 from tests.conftest import SECRET
 
 INBOUND = "unix:/run/sender-ledger/inbound.sock"

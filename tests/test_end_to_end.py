@@ -21,7 +21,7 @@ import pytest
 
 from ledger.config import load_config
 from ledger.services import hasher_for, open_ledger
-from ledger.testbed import PrivateSite, SmtpSink
+from testbed import PrivateSite, SmtpSink
 from tests import messages
 
 pytestmark = pytest.mark.postfix

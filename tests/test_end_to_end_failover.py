@@ -34,7 +34,7 @@ from ledger.config import load_config
 from ledger.record import SentMessage
 from ledger.services import open_ledger, recorder_for
 from ledger.store import LedgerUnavailable
-from ledger.testbed import PrivateSite, RedisServer
+from testbed import PrivateSite, RedisServer
 from tests import failover_load as load
 from tests.conftest import SECRET
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from ledger.testbed import PrivateSite
+from testbed import PrivateSite
 from tests.test_end_to_end import forge, real_dsn_for, submit
 
 pytestmark = pytest.mark.postfix

@@ -21,7 +21,7 @@ from ledger.hashing import MESSAGE, PAIR
 from ledger.record import SentMessage
 from ledger.services import hasher_for, open_ledger, recorder_for
 from ledger.store import today
-from ledger.testbed.procs import RedisServer
+from testbed.procs import RedisServer
 from tests.conftest import write_config
 
 DAY = 86400

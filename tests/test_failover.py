@@ -27,9 +27,9 @@ from ledger.observe import dump
 from ledger.record import SentMessage
 from ledger.services import open_ledger, recorder_for
 from ledger.store import Ledger, LedgerUnavailable, connect, today
-from ledger.testbed import RedisServer, SentinelSet, free_port
-from ledger.testbed.procs import wait_for
-from ledger.testbed.sentinel import SentinelProcess
+from testbed import RedisServer, SentinelSet, free_port
+from testbed.procs import wait_for
+from testbed.sentinel import SentinelProcess
 from tests.conftest import SECRET, write_config
 
 pytestmark = pytest.mark.usefixtures("release_sentinel_clients")

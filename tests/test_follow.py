@@ -31,8 +31,8 @@ from ledger.ops.assemble import Assembler, Ready, Tally
 from ledger.ops.tail import FileTail
 from ledger.services import hasher_for
 from ledger.store import Ledger, connect, today
-from ledger.testbed import PrivateSite
-from ledger.testbed.procs import RedisServer, wait_for
+from testbed import PrivateSite
+from testbed.procs import RedisServer, wait_for
 from tests.conftest import SECRET
 from tests.test_backfill import message_lines
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import redis
 
-from ledger.testbed import RedisServer
 from scripts import fuzz
+from testbed import RedisServer
 
 
 def test_twenty_thousand_mutated_messages_raise_nothing(tmp_path: Path, redis_server: RedisServer,

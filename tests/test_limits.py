@@ -28,8 +28,8 @@ from ledger.check.detectors.dsn import DsnDetector
 from ledger.check.message import ParsedMessage
 from ledger.decide import Cause
 from ledger.record import Recorder, SentMessage
-from ledger.testbed import MilterProcess, PrivateSite, RedisServer
 from ledger.verdict import Inspector
+from testbed import MilterProcess, PrivateSite, RedisServer
 from tests import messages, padded
 from tests.conftest import SECRET, write_config
 from tests.milterclient import send_message

@@ -18,9 +18,9 @@ import pytest
 from ledger.milter.inbound import InboundMilter
 from ledger.milter.outbound import OutboundMilter
 from ledger.record import Recorder
-from ledger.testbed import MilterProcess, RedisServer
 from ledger.verdict import Inspector
 from scripts import loadmail
+from testbed import MilterProcess, RedisServer
 from tests import messages
 from tests.conftest import SECRET, write_config
 from tests.milterclient import send_message

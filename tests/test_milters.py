@@ -14,7 +14,7 @@ import redis
 from ledger.hashing import Hasher
 from ledger.observe import counters, decision_log
 from ledger.store import Ledger, today
-from ledger.testbed import MilterProcess, RedisServer, free_port
+from testbed import MilterProcess, RedisServer, free_port
 from tests import messages
 from tests.conftest import SECRET, write_config
 from tests.milterclient import send_message

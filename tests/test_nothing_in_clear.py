@@ -18,7 +18,7 @@ import redis
 
 from ledger.config import load_config
 from ledger.services import open_ledger
-from ledger.testbed import PrivateSite
+from testbed import PrivateSite
 from tests.test_end_to_end import (
     forge,
     in_ledger,

@@ -23,8 +23,8 @@ from ledger.observe import Observer, counters, decision_log
 from ledger.observe.metrics import Metrics, metrics_for
 from ledger.record import Recorder
 from ledger.store import SECONDS_PER_DAY, Ledger, LedgerUnavailable, connect, today
-from ledger.testbed import free_port
 from ledger.verdict import Inspector
+from testbed import free_port
 from tests.observe_helpers import bounce_envelope, dsn, sent
 
 

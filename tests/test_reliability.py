@@ -20,7 +20,7 @@ from ledger.record import Recorder, SentMessage
 from ledger.services import hasher_for, inspector_for
 from ledger.spool import Spool
 from ledger.store import Ledger, connect, today
-from ledger.testbed import RedisServer
+from testbed import RedisServer
 from tests import messages
 
 ALICE = "alice@example.test"

@@ -281,7 +281,7 @@ def test_sigterm_mid_replay_deletes_the_scratch_namespace(tmp_path: Path, config
     import subprocess
     import sys
 
-    from ledger.testbed.procs import wait_for
+    from testbed.procs import wait_for
 
     sent_box = write_mbox(tmp_path / "Sent", [sent(f"s{n}@example.test") for n in range(300)])
     received = write_mbox(tmp_path / "In", [dsn(f"s{n % 300}@example.test", f"d{n}@x.test")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from ledger.config import ConfigError, SecretFileExposed, load_config
-from ledger.testbed.procs import RedisServer
+from testbed.procs import RedisServer
 from tests.conftest import SECRET
 
 

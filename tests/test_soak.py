@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger.testbed import PrivateSite
 from scripts import soak
+from testbed import PrivateSite
 
 pytestmark = pytest.mark.postfix
 

@@ -18,7 +18,7 @@ from ledger.record import Recorder, SentMessage, SpoolFailed
 from ledger.services import hasher_for
 from ledger.spool import Spool, SpoolError
 from ledger.store import Ledger, connect, today
-from ledger.testbed import RedisServer
+from testbed import RedisServer
 
 ALICE = "alice@example.test"
 

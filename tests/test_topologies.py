@@ -12,7 +12,7 @@ from ledger.check import Envelope
 from ledger.config import Config
 from ledger.record import SentMessage
 from ledger.services import inspector_for, open_ledger, recorder_for
-from ledger.testbed import RedisCluster, RedisSentinel
+from testbed import RedisCluster, RedisSentinel
 from tests import messages
 
 pytestmark = pytest.mark.usefixtures("release_sentinel_clients")

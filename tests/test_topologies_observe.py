@@ -15,7 +15,7 @@ from ledger.observe import Observer
 from ledger.record import SentMessage
 from ledger.services import inspector_for, open_ledger, recorder_for
 from ledger.store import connect, today
-from ledger.testbed import RedisCluster
+from testbed import RedisCluster
 from tests import messages
 from tests.conftest import SECRET
 

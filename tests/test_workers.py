@@ -23,8 +23,8 @@ import redis
 
 from ledger.config import MAX_WORKERS, ConfigError, parse_workers, usable_cores
 from ledger.milter import runner
-from ledger.testbed import MilterProcess, RedisServer, free_port
-from ledger.testbed.procs import wait_for
+from testbed import MilterProcess, RedisServer, free_port
+from testbed.procs import wait_for
 from tests import messages
 from tests.conftest import SECRET, write_config
 from tests.milterclient import Outcome, send_message

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Protocol
 
 from ledger import msgid
-from ledger.testbed import SmtpSink, free_port
-from ledger.testbed.procs import port_open, stop_process, wait_for
 from scripts.corpusgen import common as c
+from testbed import SmtpSink, free_port
+from testbed.procs import port_open, stop_process, wait_for
 
 FAIL, OK, SLOW = "example.com", "example.org", "slow.example"
 FAIL_REPLY = "550 5.1.1 <unknown>: Recipient address rejected: User unknown in local recipient table"

@@ -19,7 +19,7 @@ from typing import Any
 
 import redis
 
-from ledger.testbed.procs import RedisServer, _Child, free_port, port_open, wait_for
+from testbed.procs import RedisServer, _Child, free_port, port_open, wait_for
 
 
 class SentinelProcess(_Child):

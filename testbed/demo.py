@@ -18,7 +18,7 @@ import time
 import uuid
 from pathlib import Path
 
-from ledger.testbed import PrivateSite, SmtpSink
+from testbed import PrivateSite, SmtpSink
 
 SITE_USER = "alice@example.test"
 

@@ -5,8 +5,8 @@ lives in its own directory, listens on loopback or a unix socket, and is
 stopped by its process id.
 """
 
-from ledger.testbed.postfix import PrivatePostfix
-from ledger.testbed.procs import (
+from testbed.postfix import PrivatePostfix
+from testbed.procs import (
     MilterProcess,
     RedisCluster,
     RedisSentinel,
@@ -14,8 +14,8 @@ from ledger.testbed.procs import (
     SmtpSink,
     free_port,
 )
-from ledger.testbed.sentinel import SentinelSet
-from ledger.testbed.site import PrivateSite
+from testbed.sentinel import SentinelSet
+from testbed.site import PrivateSite
 
 __all__ = [
     "MilterProcess",

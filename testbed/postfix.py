@@ -17,7 +17,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ledger.testbed.procs import port_open, wait_for
+from testbed.procs import port_open, wait_for
 
 SITE_DOMAIN = "example.test"
 FAIL_DOMAIN = "fail.test"

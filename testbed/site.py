@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from ledger.testbed.postfix import PrivatePostfix
-from ledger.testbed.procs import MilterProcess, NoopMilterProcess, RedisServer, SmtpSink, free_port
-from ledger.testbed.sentinel import SentinelSet
+from testbed.postfix import PrivatePostfix
+from testbed.procs import MilterProcess, NoopMilterProcess, RedisServer, SmtpSink, free_port
+from testbed.sentinel import SentinelSet
 
 
 class _Stoppable(Protocol):
@@ -38,7 +38,7 @@ class PrivateSite:
     reject_reply: str = "550 5.1.1 User unknown"
     keep_relayed: bool = True
     baseline_listener: bool = False
-    floor_listener: bool = False  # a listener with the no-op milter (ledger/testbed/noop_milter.py)
+    floor_listener: bool = False  # a listener with the no-op milter (testbed/noop_milter.py)
     config_extra: str = ""
     redis_extra: str = ""
     sentinels: bool = False

@@ -308,7 +308,7 @@ class MilterProcess(_Child):
 
 
 class NoopMilterProcess(_Child):
-    """The no-op pymilter (ledger/testbed/noop_milter.py) on a unix socket: a benchmark's floor."""
+    """The no-op pymilter (testbed/noop_milter.py) on a unix socket: a benchmark's floor."""
 
     def __init__(self, workdir: Path) -> None:
         self.socket_path = workdir / "noop.sock"
@@ -321,7 +321,9 @@ class NoopMilterProcess(_Child):
     def start(self) -> NoopMilterProcess:
         if self.socket_path.exists():
             self.socket_path.unlink()
-        self._spawn([sys.executable, "-m", "ledger.testbed.noop_milter", f"unix:{self.socket_path}"])
+        # By path: the test bed is not an installed package, and the cwd may be anywhere.
+        self._spawn([sys.executable, str(Path(__file__).with_name("noop_milter.py")),
+                     f"unix:{self.socket_path}"])
         self._await(lambda: self.socket_path.exists() or self.proc.poll() is not None,  # type: ignore[union-attr]
                     20, "no-op milter socket")
         return self

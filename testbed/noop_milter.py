@@ -5,7 +5,7 @@ helo or body callbacks, no replies to envfrom, envrcpt and header, ``data()``
 defined (without it an inet socket stalls 40 ms per message), and it accepts
 at end of headers. What a real milter costs beyond this is its own work.
 
-    python -m ledger.testbed.noop_milter unix:/path/noop.sock | inet:PORT@HOST
+    python -m testbed.noop_milter unix:/path/noop.sock | inet:PORT@HOST
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class NoopMilter(Milter.Base):
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or not argv[0].startswith(("unix:", "inet:")):
-        print("usage: python -m ledger.testbed.noop_milter unix:PATH|inet:PORT@HOST", file=sys.stderr)
+        print("usage: python -m testbed.noop_milter unix:PATH|inet:PORT@HOST", file=sys.stderr)
         return 2
     Milter.factory = NoopMilter
     os.umask(0)  # Postfix's smtpd (user postfix) must connect to the unix socket
