@@ -116,9 +116,15 @@ def faulty_run(site: PrivateSite, tag: str, fault: str, outbound: int, dsns: int
     def inject(r: load.Run) -> None:
         r.wait_done(0.25)
         if fault == "kill":
-            faulted.append(sset.kill_master())
-            time.sleep(3)  # a supervisor starts it again
-            faulted[0].start()
+            old = sset.kill_master()
+            faulted.append(old)
+            # A supervisor starts it again, but only once the sentinels have promoted the
+            # replica: a master without persistence that comes back empty *before* the
+            # fail-over would be followed by its replica and wipe the ledger (Redis'
+            # documented hazard; on a loaded machine the fail-over can take longer than 3 s).
+            time.sleep(3)
+            sset.wait_new_master(old, timeout=60)
+            old.start()
         else:
             faulted.append(sset.failover())
 
