@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from email.utils import getaddresses
 
 NULL_SENDER = ""
@@ -24,10 +25,19 @@ def normalise(address: str | None) -> str:
     return address.strip().lower()
 
 
+# The common shapes, read without the full RFC 5322 parser: "addr@dom", "<addr@dom>" and
+# "Display Name <addr@dom>" (a phrase without quotes, comments, commas or groups).
+_SIMPLE = re.compile(r"[ \t]*(?:[^\"(),:;<>@\[\]\\]*<)?([^\s\"(),:;<>@\[\]\\]+@[A-Za-z0-9.-]+)>?[ \t]*")
+
+
 def from_header(value: str | None) -> list[str]:
     """The normalised addresses of a ``From:`` header, without duplicates."""
     if not value:
         return []
+    simple = _SIMPLE.fullmatch(value)
+    if simple is not None and (value.count("<") == value.count(">") == ("<" in value)):
+        norm = normalise(simple.group(1))
+        return [norm] if "@" in norm else []
     found: list[str] = []
     for _, addr in getaddresses([value]):
         norm = normalise(addr)

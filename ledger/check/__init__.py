@@ -40,10 +40,12 @@ def examine(message: ParsedMessage, detectors: tuple[Detector, ...] = DETECTORS)
             message.mark_cut(Cut.FAILED)
             continue
         if finding is not None:
+            message.note_limits()
             refs = tuple(r for r in finding.references if r != own)
             rcpts = tuple(r for r in finding.recipients_of_original if r and r not in ours)
             weak = tuple(r for r in refs if "@" not in r)  # only a returned section's Message-ID gives one
             return replace(finding, references=refs, recipients_of_original=rcpts, cut=message.cut, weak=weak)
+    message.note_limits()
     if failed:
         return Finding("unknown", (), form=False, detector="failed", cut=message.cut)
     return None

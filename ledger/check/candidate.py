@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ledger import addresses
-from ledger.check.message import header_text
+from ledger.check.mime import header_text
 from ledger.check.patterns import (
     AUTOREPLY_SUBJECT,
     CHALLENGE_HEADERS,

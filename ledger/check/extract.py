@@ -10,12 +10,10 @@ mail is not recorded) while the message inside it may be.
 
 from __future__ import annotations
 
-import email
-import email.message
-
 from ledger import addresses, msgid
 from ledger.check import lenient
-from ledger.check.message import ParsedMessage, attached_message, decoded_text, header_text
+from ledger.check.message import ParsedMessage, decoded_text, header_text
+from ledger.check.mime import Part, field_blocks
 from ledger.check.nested import Getter, is_bounce_section, is_report_section, sent_by
 from ledger.check.quoted import (
     ORIGINAL_ID_FIELDS,
@@ -32,14 +30,11 @@ _ATTACHED = ("message/rfc822", "message/global", "message/rfc822-headers")
 _HEADERS_ONLY = ("text/rfc822-headers", "message/global-headers")
 
 
-def _getter(message: email.message.Message) -> Getter:
-    def get(name: str) -> str | None:
-        value = message.get(name)
-        return None if value is None else str(value)  # str(): 8-bit junk gives a Header
-    return get
+def _getter(message: Part) -> Getter:
+    return message.get
 
 
-def is_bounce(message: email.message.Message) -> bool:
+def is_bounce(message: Part) -> bool:
     """Headers of a bounce or notice (one test for every path: ``nested.is_bounce_section``)."""
     return is_bounce_section(_getter(message), header_text)
 
@@ -55,7 +50,7 @@ def _ours(parsed: ParsedMessage) -> list[str]:
     return list(parsed.envelope.recipients)
 
 
-def _own_ids(message: email.message.Message) -> list[str]:
+def _own_ids(message: Part) -> list[str]:
     """A returned message's own Message-ID (weak without "@"), then a rewriting provider's kept one."""
     value = str(message.get("Message-ID") or "")
     ref = msgid.normalise(value)
@@ -67,7 +62,7 @@ def _own_ids(message: email.message.Message) -> list[str]:
     return found
 
 
-def _attached_ids(parsed: ParsedMessage, inner: email.message.Message, level: int) -> list[str]:
+def _attached_ids(parsed: ParsedMessage, inner: Part, level: int) -> list[str]:
     if is_bounce(inner) and level < MAX_NESTED_BOUNCES:
         found = original_references(parsed, inner, level + 1)
         get = _getter(inner)
@@ -79,11 +74,11 @@ def _attached_ids(parsed: ParsedMessage, inner: email.message.Message, level: in
     return _own_ids(inner)
 
 
-def _encoded(part: email.message.Message) -> bool:
+def _encoded(part: Part) -> bool:
     return str(part.get("Content-Transfer-Encoding") or "").strip().lower() in ("base64", "quoted-printable")
 
 
-def structured_references(parsed: ParsedMessage, root: email.message.Message | None = None,
+def structured_references(parsed: ParsedMessage, root: Part | None = None,
                           level: int = 0) -> list[str]:
     """IDs from returned-message parts: message/rfc822 and text/rfc822-headers."""
     found: list[str] = []
@@ -92,17 +87,17 @@ def structured_references(parsed: ParsedMessage, root: email.message.Message | N
         if ctype in _ATTACHED and _encoded(part):
             continue  # RFC 2046 forbids it, so the parser left it encoded: lenient.returned_part_ids
         if ctype in _ATTACHED:
-            inner = attached_message(part)
+            inner = part.attached()
             if inner is not None:
                 _add(found, _attached_ids(parsed, inner, level))
-            elif ctype == "message/rfc822-headers" or not part.is_multipart():
+            else:
                 _add(found, header_block_ids(decoded_text(part), _ours(parsed), weak=True))
         elif ctype in _HEADERS_ONLY:
             _add(found, header_block_ids(decoded_text(part), _ours(parsed), weak=True))
     return found
 
 
-def quoted_references(parsed: ParsedMessage, root: email.message.Message | None = None) -> list[str]:
+def quoted_references(parsed: ParsedMessage, root: Part | None = None) -> list[str]:
     """The original's ID from the first text part that quotes a header block.
 
     Failing that, an ID the notice states on a labelled line of its own words
@@ -110,24 +105,24 @@ def quoted_references(parsed: ParsedMessage, root: email.message.Message | None 
     """
     texts = [text for _, text in parsed.text_parts(root=root)]
     for text in texts:
-        refs = header_block_ids(text, _ours(parsed))
+        refs = header_block_ids(text, _ours(parsed), blocks=parsed.quoted_blocks(text))
         if refs:
             return refs
     for text in texts:
-        refs = labelled_ids(prose(text)[0])
+        refs = labelled_ids(prose(text, parsed.quoted_blocks(text))[0])
         if refs:
             return refs
     return []
 
 
-def original_references(parsed: ParsedMessage, root: email.message.Message | None = None,
+def original_references(parsed: ParsedMessage, root: Part | None = None,
                         level: int = 0) -> list[str]:
     """The original's Message-ID(s): returned parts first, else quoted text, else the lenient readings."""
     return (structured_references(parsed, root, level) or quoted_references(parsed, root)
             or lenient_references(parsed, root, level))
 
 
-def lenient_references(parsed: ParsedMessage, root: email.message.Message | None = None,
+def lenient_references(parsed: ParsedMessage, root: Part | None = None,
                        level: int = 0) -> list[str]:
     """What the strict path missed in damaged bounces (``ledger.check.lenient``), in this order:
     returned parts read leniently, a multipart re-read with the delimiter it really uses, a
@@ -173,14 +168,9 @@ def delivery_status_recipients(parsed: ParsedMessage) -> list[str]:
     for _, part in parsed.parts():
         if part.get_content_type() not in ("message/delivery-status", "message/global-delivery-status"):
             continue
-        blocks = part.get_payload()
-        if not isinstance(blocks, list):  # not split into field blocks: read it as text
-            blocks = [email.message_from_string(decoded_text(part).lstrip())]
-        for block in blocks[: parsed.limits.max_parts]:
-            if not isinstance(block, email.message.Message):
-                continue
-            for name in ("Original-Recipient", "Final-Recipient"):
-                norm = addresses.normalise(str(block.get(name) or "").split(";", 1)[-1].strip())
+        for block in field_blocks(decoded_text(part))[: parsed.limits.max_parts]:
+            for name in ("original-recipient", "final-recipient"):
+                norm = addresses.normalise(block.get(name, "").split(";", 1)[-1].strip())
                 if norm and "@" in norm and norm not in found:
                     found.append(norm)
     return found
@@ -193,7 +183,7 @@ def text_recipients(parsed: ParsedMessage) -> list[str]:
     for part, text in parsed.text_parts():
         if part.get_content_subtype() == "html" and found:
             continue  # the HTML alternative repeats the plain text
-        before, after = prose(text)
+        before, after = prose(text, parsed.quoted_blocks(text))
         named = recipients_in(before, exclude) or labelled_recipients(after, exclude)
         _add(found, named)
     return found

@@ -31,19 +31,13 @@ parse caps already bound; a re-delimited multipart is parsed once more
 
 from __future__ import annotations
 
-import base64
-import binascii
-import email
-import email.errors
-import email.message
-import email.policy
-import quopri
 import re
 from collections import Counter
 from collections.abc import Iterable
 
 from ledger import msgid
 from ledger.check.message import decoded_text
+from ledger.check.mime import Part
 from ledger.check.patterns import COPY_MARKER, COPY_MARKER_LINE
 from ledger.check.quoted import HeaderBlock, lines_of, unescape
 
@@ -97,64 +91,25 @@ def section_ids(block: HeaderBlock | None, ours: Iterable[str], weak: bool) -> l
     return block.references(weak)
 
 
-def part_source(part: email.message.Message) -> str:
-    """A returned part's content as it was sent (the parser's sub-message put back together).
-
-    compat32 keeps header values as they came (folding included), and notes
-    a header section the first non-field line ended: no empty line is added
-    where the original had none.
-    """
-    payload = part.get_payload()
-    if isinstance(payload, list):
-        inner = payload[0] if payload and isinstance(payload[0], email.message.Message) else None
-        if inner is None:
-            return ""
-        head = "".join(f"{name}: {value}\n" for name, value in inner.items())
-        missing = email.errors.MissingHeaderBodySeparatorDefect
-        separated = not any(isinstance(d, missing) for d in inner.defects)
-        body = inner.get_payload()
-        if not isinstance(body, str):
-            return head  # a multipart original: its header section is all we read
-        return head + ("\n" if separated and head else "") + body
-    return payload if isinstance(payload, str) else ""
-
-
-def transfer_decoded(text: str, encoding: str) -> str:
-    """Undo a content-transfer-encoding the parser left on a returned message."""
-    encoding = encoding.strip().lower()
-    try:
-        if encoding == "base64":
-            return base64.b64decode("".join(text.split()), validate=False).decode("utf-8", "replace")
-        if encoding == "quoted-printable":
-            return quopri.decodestring(text.encode("utf-8", "replace")).decode("utf-8", "replace")
-    except (binascii.Error, ValueError):
-        return ""
-    return text
-
-
-def _first_fragment(part: email.message.Message) -> bool:
+def _first_fragment(part: Part) -> bool:
     """A message/partial part carries the original's headers only in fragment number 1."""
     if part.get_content_type() != "message/partial":
         return True
     return str(part.get_param("number", "1") or "1").strip() == "1"
 
 
-def own_header_ids(part: email.message.Message, ours: Iterable[str], weak: bool) -> list[str]:
+def own_header_ids(part: Part, ours: Iterable[str], weak: bool) -> list[str]:
     """A returned part whose own header carries the original's fields (some gateways do that)."""
-    fields = [(name.lower(), str(value)) for name, value in part.items()]
+    fields = [(name.lower(), value) for name, value in part.items()]
     fields = [(n, v) for n, v in fields if not n.startswith("content-") and n != "mime-version"]
     return section_ids(HeaderBlock(fields=fields), ours, weak) if fields else []
 
 
-def returned_part_ids(part: email.message.Message, ours: Iterable[str]) -> list[str]:
+def returned_part_ids(part: Part, ours: Iterable[str]) -> list[str]:
     """IDs of one returned part, read leniently (damaged headers, empty lines, encoded, partial)."""
     if part.get_content_type() not in RETURNED_TYPES or not _first_fragment(part):
         return []
-    encoding = str(part.get("Content-Transfer-Encoding") or "")
-    if part.get_content_maintype() == "message":
-        text = transfer_decoded(part_source(part), encoding)
-    else:
-        text = decoded_text(part)
+    text = decoded_text(part)  # its transfer encoding undone: RFC 2046 forbids one, senders use it
     return section_ids(section(text), ours, weak=True) or own_header_ids(part, ours, weak=True)
 
 
@@ -185,30 +140,25 @@ def actual_boundary(body: str) -> str | None:
     return name if seen >= 2 else None
 
 
-def redelimited(message: email.message.Message) -> email.message.Message | None:
-    """A multipart the parser could not split (its boundary is not the one used), re-read.
+def redelimited(message: Part) -> Part | None:
+    """A multipart the strict reading could not split (its boundary is not the one used), re-read.
 
-    None when the message is not such a multipart or no delimiter is present.
+    None when the message is not such a multipart or no other delimiter is present.
     """
-    body = message.get_payload()
-    if message.get_content_maintype() != "multipart" or not isinstance(body, str):
+    if message.get_content_maintype() != "multipart" or message.is_multipart():
         return None
-    boundary = actual_boundary(body)
+    boundary = actual_boundary(message.content.decode("utf-8", "replace"))
     if boundary is None or boundary == message.get_boundary():
         return None
-    head = f'Content-Type: {message.get_content_type()}; boundary="{boundary}"\n\n'
-    try:
-        return email.message_from_string(head + body, policy=email.policy.compat32)
-    except Exception:  # a pathological body: nothing more to find
-        return None
+    return message.with_boundary(boundary)
 
 
-def undelimited_ids(message: email.message.Message, ours: Iterable[str]) -> list[str]:
+def undelimited_ids(message: Part, ours: Iterable[str]) -> list[str]:
     """A multipart without any delimiter line: the section after a returned part's header in the body."""
-    body = message.get_payload()
-    if message.get_content_maintype() != "multipart" or not isinstance(body, str):
+    if message.get_content_maintype() != "multipart" or message.is_multipart():
         return []
-    for match in _RETURNED_PART_LINE.finditer(body[: 256 * 1024]):
+    body = message.content[: 256 * 1024].decode("utf-8", "replace")
+    for match in _RETURNED_PART_LINE.finditer(body):
         rest = body[match.end():]
         head = section(rest)  # the part's own header lines (Content-Description ...), then a blank line
         if head is not None and not head.is_message_header():

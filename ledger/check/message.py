@@ -11,10 +11,6 @@ reference, because the sender chooses the size and shape of what we read.
 
 from __future__ import annotations
 
-import email
-import email.header
-import email.message
-import email.policy
 import re
 import time
 from collections.abc import Iterator
@@ -22,16 +18,14 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ledger import addresses, msgid
+from ledger.check.mime import DECODE_CHARS, Budget, Part, header_text, parse_bytes
+from ledger.check.quoted import HeaderBlock, header_blocks
 
 MAX_DEPTH = 8
 MAX_PARTS = 64
 MAX_TEXT_CHARS = 256 * 1024
 PARSE_SECONDS = 0.5
 
-# Every MIME part but the top one starts with its own Content-Type line, so
-# cutting the input before the (max_parts+1)-th one bounds the parser's work
-# (parts and nesting) before it starts; the stdlib parser recurses per level.
-_CONTENT_TYPE_LINE = re.compile(rb"(?im)^content-type[ \t]*:")
 _HTML_DROP = re.compile(r"(?is)<(style|script|head)\b.*?</\1\s*>|<!--.*?-->")
 _HTML_BREAK = re.compile(r"(?i)<(?:br|/p|/div|/tr|/li|/h[1-6]|/pre|/table|p|div|tr|pre)\b[^<>]{0,500}>")
 _HTML_PRE = re.compile(r"(?is)(<pre\b.*?</pre\s*>)")
@@ -84,44 +78,22 @@ class Envelope:
         return self.mail_from in ("", "<>")
 
 
-def _charset(part: email.message.Message) -> str:
+def _charset(part: Part) -> str:
+    charset = part.get_content_charset() or "utf-8"
     try:
-        charset = part.get_content_charset() or "utf-8"
         "".encode(charset)
     except (LookupError, ValueError, TypeError):
         return "latin-1"
     return charset
 
 
-def decoded_text(part: email.message.Message, limit: int = MAX_TEXT_CHARS) -> str:
-    """The part's payload as text, transfer-decoded, charset-decoded, capped.
+def decoded_text(part: Part, limit: int = MAX_TEXT_CHARS) -> str:
+    """The part's content as text: transfer-decoded, charset-decoded, capped.
 
-    A ``message/*`` part that the parser split into sub-messages (a
-    delivery-status or disposition-notification block) comes back as the
-    text of those header blocks.
+    A ``message/*`` part (a returned message, a delivery-status block) comes
+    back as the text it holds, header fields included.
     """
-    if part.is_multipart():
-        blocks = part.get_payload()
-        if not isinstance(blocks, list):
-            return ""
-        texts: list[str] = []
-        for block in blocks[:MAX_PARTS]:
-            if isinstance(block, email.message.Message):
-                try:
-                    texts.append(block.as_string())
-                except Exception:  # unencodable junk in a header block: skip it
-                    continue
-        return "\n".join(texts)[:limit]
-    try:
-        payload = part.get_payload(decode=True)
-    except Exception:  # broken base64/qp: fall back to the raw text
-        payload = None
-    if payload is None:
-        raw = part.get_payload()
-        return raw[:limit] if isinstance(raw, str) else ""
-    if not isinstance(payload, bytes):
-        return ""
-    return payload[: limit * 2].decode(_charset(part), "replace")[:limit]
+    return part.decoded()[: limit * 2].decode(_charset(part), "replace")[:limit]
 
 
 def html_to_text(html_text: str) -> str:
@@ -140,7 +112,7 @@ def html_to_text(html_text: str) -> str:
     return _LINE_START_SPACE.sub("\n", text)
 
 
-def part_text(part: email.message.Message) -> str:
+def part_text(part: Part) -> str:
     """A text part as plain text: HTML is reduced to its text, line breaks kept."""
     text = decoded_text(part)
     if part.get_content_subtype() == "html":
@@ -148,41 +120,16 @@ def part_text(part: email.message.Message) -> str:
     return text
 
 
-def attached_message(part: email.message.Message) -> email.message.Message | None:
+def attached_message(part: Part) -> Part | None:
     """The message inside a ``message/rfc822`` (or ``message/global``) part."""
-    payload = part.get_payload()
-    if isinstance(payload, list) and payload and isinstance(payload[0], email.message.Message):
-        return payload[0]
-    return None
-
-
-# Encoded words past this many characters of a header value are not decoded: the
-# stdlib decoder is quadratic in their number (a 128 KiB Subject of encoded words took
-# seconds), and every marker the detectors look for sits at the start of a header.
-DECODE_CHARS = 4096
-
-
-def header_text(value: object) -> str:
-    """A header value as text, RFC 2047 encoded words decoded (never raises; bounded time)."""
-    if value is None:
-        return ""
-    text = str(value)
-    if "=?" not in text:
-        return text
-    if len(text) > DECODE_CHARS:
-        cut = text.rfind(" ", 0, DECODE_CHARS)
-        text = text[: cut if cut > 0 else DECODE_CHARS]
-    try:
-        return str(email.header.make_header(email.header.decode_header(text)))
-    except Exception:  # malformed encoded words: the raw text will do for matching
-        return text
+    return part.attached()
 
 
 @dataclass
 class ParsedMessage:
     """A received message, parsed within bounds, with helpers for detectors."""
 
-    message: email.message.Message
+    message: Part
     envelope: Envelope
     truncated: bool = False
     cut: Cut | None = None  # why ``truncated`` (our own side's causes win over read limits)
@@ -190,10 +137,11 @@ class ParsedMessage:
     deadline: float = field(default_factory=lambda: time.monotonic() + PARSE_SECONDS)
     _text: str | None = field(default=None, repr=False)
     _lower: str | None = field(default=None, repr=False)
-    _texts: list[tuple[email.message.Message, str]] | None = field(default=None, repr=False)
+    _texts: list[tuple[Part, str]] | None = field(default=None, repr=False)
     _from: list[str] | None = field(default=None, repr=False)
-    _parts: list[tuple[int, email.message.Message]] | None = field(default=None, repr=False)
+    _parts: list[tuple[int, Part]] | None = field(default=None, repr=False)
     _decoded: dict[str, str] = field(default_factory=dict, repr=False)
+    _blocks: dict[str, tuple[HeaderBlock, ...]] = field(default_factory=dict, repr=False)
 
     @property
     def own_id(self) -> str | None:
@@ -201,8 +149,7 @@ class ParsedMessage:
         return msgid.normalise(self.header("Message-ID"))
 
     def header(self, name: str) -> str | None:
-        value = self.message.get(name)
-        return None if value is None else str(value)
+        return self.message.get(name)
 
     def decoded_header(self, name: str) -> str:
         """The header decoded once per message (several detectors ask for the same ones)."""
@@ -230,7 +177,7 @@ class ParsedMessage:
         return False
 
     def parts(self, into_attached: bool = False,
-              root: email.message.Message | None = None) -> Iterator[tuple[int, email.message.Message]]:
+              root: Part | None = None) -> Iterator[tuple[int, Part]]:
         """(depth, part) for every MIME part, depth-first, within the caps.
 
         An attached message (``message/rfc822``) is yielded but not entered
@@ -244,9 +191,8 @@ class ParsedMessage:
             return iter(self._parts)
         return self._walk(into_attached, root or self.message)
 
-    def _walk(self, into_attached: bool,
-              root: email.message.Message) -> Iterator[tuple[int, email.message.Message]]:
-        stack: list[tuple[int, email.message.Message]] = [(0, root)]
+    def _walk(self, into_attached: bool, root: Part) -> Iterator[tuple[int, Part]]:
+        stack: list[tuple[int, Part]] = [(0, root)]
         seen = 0
         while stack and not self.expired():
             if seen >= self.limits.max_parts:
@@ -255,22 +201,28 @@ class ParsedMessage:
             depth, part = stack.pop()
             seen += 1
             yield depth, part
-            if not part.is_multipart():
+            maintype = part.get_content_maintype()
+            if maintype != "multipart" and maintype != "message":
                 continue
             if depth >= self.limits.max_depth:
                 self.mark_cut(Cut.DEPTH)  # decided on what was read above this depth
                 continue
-            if part.get_content_maintype() == "message" and not into_attached:
+            if maintype == "message" and not into_attached:
                 continue
-            children = part.get_payload()
-            if isinstance(children, list):
-                stack.extend(
-                    (depth + 1, child) for child in reversed(children)
-                    if isinstance(child, email.message.Message)
-                )
+            children = part.children()
+            self.note_limits()
+            stack.extend((depth + 1, child) for child in reversed(children))
 
-    def text_parts(self, root: email.message.Message | None = None
-                   ) -> list[tuple[email.message.Message, str]]:
+    def note_limits(self) -> None:
+        """Take over what the parts made so far ran out of (parts or depth) as the cut."""
+        budget = self.message.budget
+        if budget.parts_out:
+            self.mark_cut(Cut.PARTS)
+        if budget.depth_out:
+            self.mark_cut(Cut.DEPTH)
+
+    def text_parts(self, root: Part | None = None
+                   ) -> list[tuple[Part, str]]:
         """Every text/* part of the bounce itself with its text (HTML reduced to text).
 
         Several detectors read them; for the message itself they are decoded once.
@@ -282,6 +234,14 @@ class ParsedMessage:
         if root is None:
             self._texts = texts
         return texts
+
+    def quoted_blocks(self, text: str) -> tuple[HeaderBlock, ...]:
+        """The quoted header blocks of one of this message's texts (``quoted.header_blocks``),
+        split once: the reference search and the recipient search both read them."""
+        found = self._blocks.get(text)
+        if found is None:
+            found = self._blocks[text] = tuple(header_blocks(text))
+        return found
 
     def from_addresses(self) -> list[str]:
         """The normalised addresses of the ``From:`` header (parsed once)."""
@@ -315,31 +275,30 @@ class ParsedMessage:
         return self._lower
 
 
-def bounded_input(raw: bytes, limits: Limits) -> tuple[bytes, Cut | None]:
-    """The prefix of ``raw`` the parser may see (at most max_bytes and max_parts parts), and the cut."""
-    data = raw[: limits.max_bytes]
-    cut = Cut.BYTES if len(raw) > limits.max_bytes else None
-    for count, match in enumerate(_CONTENT_TYPE_LINE.finditer(data), start=1):
-        if count > limits.max_parts:
-            return data[: match.start()], Cut.PARTS
-    return data, cut
-
-
 def parse(raw: bytes, envelope: Envelope | None = None, max_bytes: int | None = None,
           limits: Limits | None = None) -> ParsedMessage:
-    """Parse a bounded prefix of a message. Never raises on bad input."""
+    """Parse a bounded prefix of a message (``ledger.check.mime``). Never raises on bad input.
+
+    Parts are made as the detectors walk into them, within the part and
+    depth limits; a limit reached is a cut (:class:`Cut`) of the reading.
+    """
     limits = limits or Limits()
     if max_bytes is not None:
         limits = Limits(max_bytes, limits.max_depth, limits.max_parts, limits.parse_seconds)
     started = time.monotonic()
-    data, cut = bounded_input(raw, limits)
+    cut = Cut.BYTES if len(raw) > limits.max_bytes else None
+    budget = Budget(limits.max_parts, limits.max_depth)
     try:
-        message = email.message_from_bytes(data, policy=email.policy.compat32)
-    except Exception:  # RecursionError on pathological nesting, or worse: read nothing (our fault)
-        message = email.message.Message()
+        message = parse_bytes(raw[: limits.max_bytes], budget)
+    except Exception:  # a bug meeting bad input: read nothing (our fault, never a refusal)
+        message = parse_bytes(b"", budget)
         cut = Cut.FAILED
     parsed = ParsedMessage(message=message, envelope=envelope or Envelope(),
                            limits=limits, deadline=started + limits.parse_seconds)
     if cut is not None:
         parsed.mark_cut(cut)
     return parsed
+
+
+__all__ = ["DECODE_CHARS", "Cut", "Envelope", "Limits", "ParsedMessage", "Part", "attached_message",
+           "decoded_text", "header_text", "html_to_text", "parse", "part_text"]

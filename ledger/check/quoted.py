@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ledger import addresses, msgid
-from ledger.check.message import header_text
+from ledger.check.mime import header_text
 from ledger.check.nested import is_bounce_section, is_report_section, sent_by
 from ledger.check.patterns import is_daemon_localpart
 
@@ -164,15 +164,17 @@ def header_blocks(text: str) -> Iterator[HeaderBlock]:
         yield block
 
 
-def original_block(text: str) -> HeaderBlock | None:
-    """The first quoted whole-message header block that is not itself a bounce's."""
-    for block in header_blocks(text):
+def original_block(text: str, blocks: Iterable[HeaderBlock] | None = None) -> HeaderBlock | None:
+    """The first quoted whole-message header block that is not itself a bounce's
+    (``blocks``: the text's :func:`header_blocks`, when the caller has them already)."""
+    for block in header_blocks(text) if blocks is None else blocks:
         if block.is_message_header() and not block.is_bounce_header():
             return block
     return None
 
 
-def header_block_ids(text: str, ours: Iterable[str] = (), weak: bool = False) -> list[str]:
+def header_block_ids(text: str, ours: Iterable[str] = (), weak: bool = False,
+                     blocks: Iterable[HeaderBlock] | None = None) -> list[str]:
     """The original's Message-ID(s) from quoted header text (empty list if none).
 
     The first whole-message block that is not a bounce's gives them. A
@@ -184,7 +186,7 @@ def header_block_ids(text: str, ours: Iterable[str] = (), weak: bool = False) ->
     """
     found: list[str] = []
     notice: list[str] = []  # an Auto-Submitted notice's own IDs, if nothing is found after it
-    for block in header_blocks(text):
+    for block in header_blocks(text) if blocks is None else blocks:
         if not block.is_message_header():
             continue
         if block.is_bounce_header():
@@ -219,14 +221,14 @@ def labelled_ids(text: str) -> list[str]:
     return found
 
 
-def prose(text: str) -> tuple[str, str]:
+def prose(text: str, blocks: Iterable[HeaderBlock] | None = None) -> tuple[str, str]:
     """(the text before the original's quoted header block, the text after it).
 
     The first is the bounce's own words; the second is the original's body in
     most formats, but the rest of the report in some (Oracle's header excerpt
     comes first), so only labelled recipient fields are taken from it.
     """
-    block = original_block(text)
+    block = original_block(text, blocks)
     if block is None:
         return text, ""
     lines = lines_of(unescape(text))

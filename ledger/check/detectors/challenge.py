@@ -49,7 +49,7 @@ SYSTEMS = table(
 
 def system(message: ParsedMessage) -> str | None:
     """The C/R system that sent the message, from its headers or wording, or None."""
-    names = {name.lower() for name in message.message}
+    names = message.message.names
     if names & CHALLENGE_HEADERS:
         return "tmda" if any(n.startswith("x-tmda") for n in names) else "headers"
     agent = (message.header("X-Delivery-Agent") or "") + (message.header("X-Mailer") or "")
@@ -73,7 +73,7 @@ def _reply_features(message: ParsedMessage) -> bool:
     """A list post, or a reply under list headers: a C/R user writing, not a challenge."""
     if is_list_post(message):
         return True
-    names = {name.lower() for name in message.message}
+    names = message.message.names
     return is_reply(message) and bool(names & _LIST_HEADERS)
 
 

@@ -39,7 +39,7 @@ class SubscriptionDetector:
         if is_list_post(message):
             return None  # a post the list distributed (RFC 2369 List-Post), not its request to confirm
         subject = message.decoded_header("Subject")
-        names = {name.lower() for name in message.message}
+        names = message.message.names
         list_headers = bool(names.intersection(_LIST_HEADERS))
         subject_hit = bool(SUBSCRIPTION_SUBJECT.search(subject))
         if not (subject_hit or list_headers):
