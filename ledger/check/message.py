@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TypeVar, cast
 
 from ledger import addresses, msgid
 from ledger.check.mime import DECODE_CHARS, Budget, Part, header_text, parse_bytes
 from ledger.check.quoted import HeaderBlock, header_blocks
+
+T = TypeVar("T")
 
 MAX_DEPTH = 8
 MAX_PARTS = 64
@@ -142,6 +145,7 @@ class ParsedMessage:
     _parts: list[tuple[int, Part]] | None = field(default=None, repr=False)
     _decoded: dict[str, str] = field(default_factory=dict, repr=False)
     _blocks: dict[str, tuple[HeaderBlock, ...]] = field(default_factory=dict, repr=False)
+    _memo: dict[str, object] = field(default_factory=dict, repr=False)
 
     @property
     def own_id(self) -> str | None:
@@ -234,6 +238,13 @@ class ParsedMessage:
         if root is None:
             self._texts = texts
         return texts
+
+    def once(self, key: str, compute: Callable[[ParsedMessage], T]) -> T:
+        """``compute(self)``, computed once per message: several detectors ask the same
+        questions (is it a list post, which producer's wording it carries)."""
+        if key not in self._memo:
+            self._memo[key] = compute(self)
+        return cast(T, self._memo[key])
 
     def quoted_blocks(self, text: str) -> tuple[HeaderBlock, ...]:
         """The quoted header blocks of one of this message's texts (``quoted.header_blocks``),

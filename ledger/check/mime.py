@@ -33,9 +33,12 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-# A field line: a name of printable ASCII but ":" and space, then ":" (RFC 5322 2.2; compat32 too).
-_FIELD = re.compile(r"[\x21-\x39\x3b-\x7e]+:")
-_TOKEN_PARAM = re.compile(r"\s*([^\s=;]+)\s*=\s*")
+# A field: a name of printable ASCII but ":" and space, then ":" (RFC 5322 2.2; compat32 too),
+# then its value and continuation lines (folding kept, as compat32 keeps it).
+_NAME = r"[\x21-\x39\x3b-\x7e]+"
+_FIELDS = re.compile(rf"({_NAME}):[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)\n?")
+_SECTION = re.compile(rf"(?:{_NAME}:[^\n]*(?:\n[ \t][^\n]*)*(?:\n|\Z))*")
+_CONTINUATIONS = re.compile(r"(?:[ \t][^\n]*(?:\n|\Z))*")
 
 
 # Encoded words past this many characters of a header value are not decoded: the
@@ -82,39 +85,21 @@ def _fields_of(text: str) -> tuple[list[tuple[str, str]], int, bool]:
 
     The section ends at its first empty line (consumed) or at the first line
     that is neither a field nor a continuation (not consumed: it is body).
+    Two regex passes (the section's extent, then its fields), no loop per line.
     """
-    fields: list[tuple[str, str]] = []
-    pos = 0
-    size = len(text)
-    first = True
-    while pos < size:
-        end = text.find("\n", pos)
-        if end < 0:
-            end = size
-        line = text[pos:end]
-        if not line:
-            return fields, min(end + 1, size), True
-        head = line[0]
-        if head == " " or head == "\t":
-            if fields:
-                name, value = fields[-1]
-                fields[-1] = (name, value + "\n" + line)
-                pos = end + 1
-                continue
-        elif first and line.startswith("From "):  # an mbox separator: not a field, skipped
-            pos = end + 1
-            first = False
-            continue
-        else:
-            match = _FIELD.match(line)
-            if match is not None:
-                colon = match.end()
-                fields.append((line[: colon - 1], line[colon:].lstrip(" \t")))
-                pos = end + 1
-                first = False
-                continue
-        return fields, pos, False  # not a field: the body starts here
-    return fields, size, False
+    start = 0
+    if text.startswith("From "):  # an mbox separator line: not a field, skipped
+        start = text.find("\n") + 1 or len(text)
+    lead = _CONTINUATIONS.match(text, start)  # continuation lines before any field: ignored
+    start = lead.end() if lead else start
+    extent = _SECTION.match(text, start)
+    end = extent.end() if extent else start
+    fields = _FIELDS.findall(text, start, end)
+    if end >= len(text):
+        return fields, len(text), False
+    if text[end] == "\n":  # the empty line that ends the section
+        return fields, end + 1, True
+    return fields, end, False
 
 
 def _clean(text: str) -> str:
@@ -124,9 +109,13 @@ def _clean(text: str) -> str:
 
 def _unquote(value: str) -> str:
     value = value.strip()
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    if value[:1] == '"':
+        value = value[1:-1] if len(value) >= 2 and value[-1] == '"' else value[1:]
+        return value.replace('\\"', '"').replace("\\\\", "\\") if "\\" in value else value
     return value
+
+
+_PARAM = re.compile(r';[ \t\n]*([^\s=;"]+)[ \t\n]*=[ \t\n]*("(?:[^"\\]|\\.)*"?|[^;]*)')
 
 
 def parameters(value: str) -> tuple[str, dict[str, str]]:
@@ -135,39 +124,18 @@ def parameters(value: str) -> tuple[str, dict[str, str]]:
     Quoted strings may hold ";"; RFC 2231 continuations (``name*0=``) are joined
     and ``name*=charset''pct`` values decoded.
     """
-    head, _, rest = value.partition(";")
+    semi = value.find(";")
+    if semi < 0:
+        return value.strip().lower(), {}
     params: dict[str, str] = {}
     pieces: dict[str, list[tuple[int, str, bool]]] = {}
-    pos = 0
-    while pos < len(rest):
-        match = _TOKEN_PARAM.match(rest, pos)
-        if match is None:
-            nxt = rest.find(";", pos)
-            if nxt < 0:
-                break
-            pos = nxt + 1
-            continue
-        name = match.group(1).lower()
-        pos = match.end()
-        if rest[pos:pos + 1] == '"':  # a quoted string, backslash escapes kept to the end quote
-            end = pos + 1
-            while end < len(rest) and rest[end] != '"':
-                end += 2 if rest[end] == "\\" else 1
-            raw = rest[pos:end + 1]
-            pos = end + 1
-        else:
-            end = rest.find(";", pos)
-            end = len(rest) if end < 0 else end
-            raw = rest[pos:end]
-            pos = end
-        semi = rest.find(";", pos)
-        pos = len(rest) if semi < 0 else semi + 1
+    for match in _PARAM.finditer(value, semi):
+        name, raw = match.group(1).lower(), match.group(2)
         if "*" in name:
             base, _, index = name.partition("*")
-            encoded = index.endswith("*") or index == ""
             number = index.rstrip("*")
             order = int(number) if number.isdigit() else 0
-            pieces.setdefault(base, []).append((order, _unquote(raw), encoded))
+            pieces.setdefault(base, []).append((order, _unquote(raw), index.endswith("*") or index == ""))
         else:
             params.setdefault(name, _unquote(raw))
     for base, parts in pieces.items():
@@ -180,7 +148,7 @@ def parameters(value: str) -> tuple[str, dict[str, str]]:
                 text = unquote(text, errors="replace")
             joined += text
         params.setdefault(base, joined)
-    return head.strip().lower(), params
+    return value[:semi].strip().lower(), params
 
 
 class Part:

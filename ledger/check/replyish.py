@@ -43,6 +43,10 @@ _LIST_FIELDS = ("List-Id", "List-Unsubscribe", "List-Subscribe", "List-Help", "L
 
 def is_list_post(message: ParsedMessage) -> bool:
     """A post a mailing list distributed, not a list manager's notice (module docstring)."""
+    return message.once("list-post", _is_list_post)
+
+
+def _is_list_post(message: ParsedMessage) -> bool:
     if message.header("List-Post") is not None:
         return True
     if not any(message.header(name) is not None for name in _LIST_FIELDS):

@@ -117,6 +117,11 @@ def producer(text: str) -> str | None:
     return None
 
 
+def body_producer(message: ParsedMessage) -> str | None:
+    """:func:`producer` of the message's own text, found once (the virus detector asks too)."""
+    return message.once("producer", lambda parsed: producer(parsed.body_lower()))
+
+
 def from_a_mailer(message: ParsedMessage) -> bool:
     """Null sender, or a daemon or list-manager From or envelope sender."""
     if message.envelope.null_sender:
@@ -139,7 +144,7 @@ class TextBounceDetector:
         mailer = from_a_mailer(message)
         if not mailer and not BOUNCE_SUBJECT.search(message.decoded_header("Subject")):
             return None
-        found = producer(message.body_lower())
+        found = body_producer(message)
         if found is None or (found == "generic" and not mailer):
             # generic wording ("unable to deliver") from an ordinary sender is a parcel
             # service or a helpdesk, not a mail system: only a named producer counts

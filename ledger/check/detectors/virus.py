@@ -12,7 +12,7 @@ any; its recipients by "Recipient(s): ..." lines.
 from __future__ import annotations
 
 from ledger.check.detectors.base import Finding
-from ledger.check.detectors.textbounce import producer
+from ledger.check.detectors.textbounce import body_producer
 from ledger.check.extract import answered_references, text_recipients
 from ledger.check.message import ParsedMessage
 from ledger.check.patterns import ABOUT_YOUR_MAIL, NOT_VIRUS_SUBJECT, VIRUS_SUBJECT, lowered, table
@@ -63,7 +63,7 @@ def _delivery_report(message: ParsedMessage) -> bool:
     """An MTA's bounce whose diagnostic merely mentions a virus is a bounce, not a notice."""
     if not message.envelope.null_sender:
         return False
-    family = producer(message.body_lower())
+    family = body_producer(message)
     return family is not None and family not in ("generic", "mailmarshal", "trendmicro")
 
 
