@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
-from scripts.corpusgen import common as c
-from scripts.corpusgen.cases import quote_block
+from tests.corpus.generate import common as c
+from tests.corpus.generate.cases import quote_block
 
 DESC = "written from public description: "
 
@@ -592,7 +592,7 @@ CATEGORIES: list[tuple[str, Maker, int]] = [
 
 
 def samples() -> Iterator[c.Sample]:
-    from scripts.corpusgen import ordinary_more  # it builds on this module's helpers
+    from tests.corpus.generate import ordinary_more  # it builds on this module's helpers
 
     for category, maker, count in CATEGORIES + ordinary_more.CATEGORIES:
         rng = c.rng_for("ordinary/" + category)

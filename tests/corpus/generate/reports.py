@@ -12,8 +12,8 @@ import html
 import uuid
 from functools import partial
 
-from scripts.corpusgen import common as c
-from scripts.corpusgen.cases import Built, Case, Format, failure_reason, head
+from tests.corpus.generate import common as c
+from tests.corpus.generate.cases import Built, Case, Format, failure_reason, head
 
 DESC = "written from public description: "
 

@@ -5,8 +5,8 @@ public descriptions and the well-known wording of their notices.
 
 from __future__ import annotations
 
-from scripts.corpusgen import common as c
-from scripts.corpusgen.cases import Built, Case, Format, head, quote_block
+from tests.corpus.generate import common as c
+from tests.corpus.generate.cases import Built, Case, Format, head, quote_block
 
 DESC = "written from public description: "
 VIRUSES = [

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import random
 
-from scripts.corpusgen import common as c
-from scripts.corpusgen.cases import quote_block
-from scripts.corpusgen.ordinary import Maker, Msg, _head, _user, _world
+from tests.corpus.generate import common as c
+from tests.corpus.generate.cases import quote_block
+from tests.corpus.generate.ordinary import Maker, Msg, _head, _user, _world
 
 LISTS = [
     # (software, list address, envelope sender pattern, extra headers)

@@ -30,8 +30,8 @@ import base64
 import quopri
 from functools import partial
 
-from scripts.corpusgen import common as c
-from scripts.corpusgen.cases import Builder, Built, Case, Format, failure_reason, head
+from tests.corpus.generate import common as c
+from tests.corpus.generate.cases import Builder, Built, Case, Format, failure_reason, head
 
 DESC = "written from public description: "
 TWINS = ("normal", "normal", "forged")
