@@ -476,7 +476,7 @@ def aol(case: Case) -> Built:
     )
     parts = [c.part("text/plain", text, charset="US-ASCII")]
     if case.quoting:
-        parts.append("Content-Type: message/rfc822\n\n" + o.full())
+        parts.append(c.rfc822_part(o.full()))
     hdr = head(
         case,
         frm="Mail Delivery Subsystem <MAILER-DAEMON@aol.com>",

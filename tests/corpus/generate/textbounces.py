@@ -303,7 +303,7 @@ def lotus_notes(case: Case, domino: bool) -> Built:
     parts = [c.part("text/plain", text, charset="US-ASCII" if text.isascii() else "UTF-8")]
     if case.quoting:
         if domino:
-            parts.append("Content-Type: message/rfc822\n\n" + _copy(case))
+            parts.append(c.rfc822_part(_copy(case)))
         else:
             parts.append(
                 c.part(
