@@ -3,7 +3,7 @@
 Each message is inspected twice: with an empty ledger, and after recording the
 sidecar's "original" the way the outbound side would (Recorder.record, which
 also stores the (sender, recipient) pairs once they exist). Expectations come
-from docs/policy.md (worked out by scripts/corpusgen/common.py), not from what
+from docs/policy.md (worked out by tests/corpus/generate/common.py), not from what
 the code returns today.
 
 Each sample states an outcome, not only the SMTP answer: "pass" (a ledger

@@ -21,7 +21,7 @@ from ledger.config import (
     UnmatchedSettings,
     load_config,
 )
-from scripts.corpusgen import common as corpusgen
+from tests.corpus.generate import common as corpusgen
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY_DOC = ROOT / "docs" / "policy.md"

@@ -1,6 +1,6 @@
 """Finding the original where real software puts it (pure logic, no server).
 
-The corpus (tests/corpus/backscatter/, the formats of scripts/corpusgen/realworld.py)
+The corpus (tests/corpus/backscatter/, the formats of tests/corpus/generate/realworld.py)
 holds the whole messages; these tests pin the subtle rules one by one: one
 bounce test for every path, the lenient fall-backs and their limits, weak
 (``@``-less) Message-IDs, bounces of our own notices, the screen's patterns.

@@ -1,4 +1,4 @@
-"""Shared by the scripts that make notices with real MTAs (Postfix, Exim, OpenSMTPD, Sendmail).
+"""Shared by the modules that make notices with real MTAs (Postfix, Exim, OpenSMTPD, Sendmail).
 
 A remote MTA under our control is handed messages "from" our users addressed
 to domains routed to smtp-sinks: FAIL refuses every recipient, OK accepts,
@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Protocol
 
 from ledger import msgid
-from scripts.corpusgen import common as c
 from testbed import SmtpSink, free_port
 from testbed.procs import port_open, stop_process, wait_for
+from tests.corpus.generate import CORPUS, rerun
+from tests.corpus.generate import common as c
 
 FAIL, OK, SLOW = "example.com", "example.org", "slow.example"
 FAIL_REPLY = "550 5.1.1 <unknown>: Recipient address rejected: User unknown in local recipient table"
@@ -209,13 +210,10 @@ def run_jobs(
     return written
 
 
-DEFAULT_OUT = Path(__file__).resolve().parent.parent.parent / "tests" / "corpus"
-
-
 def corpus_args(doc: str, argv: list[str] | None, needs: Iterable[str], error: str) -> str | None:
-    """The scripts' one option, ``--out``; None (after saying why) unless root with ``needs`` on PATH."""
+    """The one option, ``--out``; None (after saying why) unless root with ``needs`` on PATH."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--out", default=str(DEFAULT_OUT))
+    parser.add_argument("--out", default=str(CORPUS))
     out: str = parser.parse_args(argv).out
     if os.geteuid() != 0 or any(shutil.which(program) is None for program in needs):
         print(f"error: {error}", file=sys.stderr)
@@ -318,8 +316,8 @@ def scratch_site(prefix: str) -> Iterator[Site]:
         site.close()
 
 
-def report(written: int, what: str, out: str, folders: str) -> int:
-    """The scripts' closing lines: what was written where, and how to do it again."""
+def report(written: int, what: str, out: str, folders: str, family: str) -> int:
+    """The closing lines of a real-MTA run: what was written where, and how to do it again."""
     print(f"wrote {written} {what} under {out}/backscatter/{folders}")
-    print(f"rerun: {sys.argv[0]} --out {out}")
+    print(rerun(family, out))
     return 0

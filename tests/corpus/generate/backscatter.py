@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from scripts.corpusgen import common as c
-from scripts.corpusgen import notices, realworld, replies, reports, subscriptions, textbounces
-from scripts.corpusgen.cases import Format, make_case
+from tests.corpus.generate import common as c
+from tests.corpus.generate import notices, realworld, replies, reports, subscriptions, textbounces
+from tests.corpus.generate.cases import Format, make_case
 
 ALL_FORMATS: list[Format] = [
     *textbounces.FORMATS,

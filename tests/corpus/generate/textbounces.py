@@ -7,8 +7,8 @@ template, Postfix 1.x/2.0 bounces, Courier, OpenSMTPD, IMail ...).
 
 from __future__ import annotations
 
-from scripts.corpusgen import common as c
-from scripts.corpusgen.cases import Built, Case, Format, failure_reason, head, quote_block
+from tests.corpus.generate import common as c
+from tests.corpus.generate.cases import Built, Case, Format, failure_reason, head, quote_block
 
 DESC = "written from public description: "
 UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -303,7 +303,7 @@ def lotus_notes(case: Case, domino: bool) -> Built:
     parts = [c.part("text/plain", text, charset="US-ASCII" if text.isascii() else "UTF-8")]
     if case.quoting:
         if domino:
-            parts.append("Content-Type: message/rfc822\n\n" + _copy(case))
+            parts.append(c.rfc822_part(_copy(case)))
         else:
             parts.append(
                 c.part(

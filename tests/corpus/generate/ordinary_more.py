@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import random
 
-from scripts.corpusgen import common as c
-from scripts.corpusgen.cases import quote_block
-from scripts.corpusgen.ordinary import Maker, Msg, _head, _user, _world
+from tests.corpus.generate import common as c
+from tests.corpus.generate.cases import quote_block
+from tests.corpus.generate.ordinary import Maker, Msg, _head, _user, _world, _world_id
 
 LISTS = [
     # (software, list address, envelope sender pattern, extra headers)
@@ -148,7 +148,7 @@ def _post_from(rng: random.Random, software: str, lst: str, wname: str, waddr: s
         return f"\"'{wname}' via {lst.split('@')[0]}\" <{lst}>"
     if software in ("mailman2", "mailman3") and rng.random() < 0.3:
         return f"\"{wname} via {lst.split('@')[0]}\" <{lst}>"
-    return f"{c.encoded_word(wname)} <{waddr}>"
+    return c.mailbox(wname, waddr)
 
 
 def tmda_user(rng: random.Random, i: int) -> Msg:
@@ -188,7 +188,7 @@ def tmda_user(rng: random.Random, i: int) -> Msg:
     if style == 1:  # a reply to our user
         subject = "Re: " + rng.choice(c.SUBJECTS["en"] + TRAP_SUBJECTS)
         extra += [f"In-Reply-To: {parent}", f"References: {parent}"]
-        hdr = _head(rng, f"{c.encoded_word(wname)} <{frm_addr}>", uaddr, subject, own, extra)
+        hdr = _head(rng, c.mailbox(wname, frm_addr), uaddr, subject, own, extra)
         return Msg(hdr + "\n" + body, "tmda-user-reply", frm_addr)
     # a fresh message that mentions confirmation in its own words (not a challenge: no confirm address)
     subject = rng.choice(["Can you confirm you got my message?", "Please confirm the meeting",
@@ -197,7 +197,7 @@ def tmda_user(rng: random.Random, i: int) -> Msg:
         "Hi,\n\nI sent you a message last week about the invoice; could you confirm that you\n"
         "received it? My filter sometimes eats replies.\n\nThanks\n" + wname + "\n"
     )
-    hdr = _head(rng, f"{c.encoded_word(wname)} <{frm_addr}>", uaddr, subject, own, extra)
+    hdr = _head(rng, c.mailbox(wname, frm_addr), uaddr, subject, own, extra)
     return Msg(hdr + "\n" + text, "tmda-user-fresh", frm_addr)
 
 
@@ -218,7 +218,7 @@ def cr_user_other(rng: random.Random, i: int) -> Msg:
     """Users of other C/R products: the product's header on their ordinary mail."""
     wname, waddr = _world(rng)
     _, uaddr = _user(rng)
-    own = c.world_msgid(rng, waddr.split("@")[1], c.BASE_DATE)
+    own = _world_id(rng, waddr)
     extra = list(OTHER_CR[i % len(OTHER_CR)])
     parent = c.world_msgid(rng, rng.choice(c.WORLD_DOMAINS), c.BASE_DATE)
     if i % 2:
@@ -236,7 +236,7 @@ def cr_user_other(rng: random.Random, i: int) -> Msg:
         "Hello,\n\nthanks for your message. Attached the figures you asked for.\n\n"
         f"> {rng.choice(['Could you confirm the numbers?', 'Please verify your totals.'])}\n\nBest\n{wname}\n"
     )
-    hdr = _head(rng, f"{c.encoded_word(wname)} <{waddr}>", uaddr, subject, own, extra)
+    hdr = _head(rng, c.mailbox(wname, waddr), uaddr, subject, own, extra)
     return Msg(hdr + "\n" + body, "cr-user-reply", waddr)
 
 
@@ -246,7 +246,7 @@ def list_traffic(rng: random.Random, i: int) -> Msg:
     wname, waddr = _world(rng)
     _, uaddr = _user(rng)
     lhead, mail_from = _list_headers(rng, software, lst)
-    own = c.world_msgid(rng, waddr.split("@")[1], c.BASE_DATE)
+    own = _world_id(rng, waddr)
     tag = lst.split("@")[0]
     prefix = rng.choice(["Re: ", "", "Re: Re: ", "AW: ", "Fwd: "])
     subject = (f"[{tag}] " if software != "listserv" else "") + prefix + TRAP_SUBJECTS[i % len(TRAP_SUBJECTS)]
@@ -359,7 +359,7 @@ def human_about(rng: random.Random, i: int) -> Msg:
     """People writing about bounces, out-of-office replies and viruses, in their own words."""
     wname, waddr = _world(rng)
     uname, uaddr = _user(rng)
-    own = c.world_msgid(rng, waddr.split("@")[1], c.BASE_DATE)
+    own = _world_id(rng, waddr)
     subject = HUMAN_SUBJECTS[i % len(HUMAN_SUBJECTS)]
     extra = [f"User-Agent: {rng.choice(c.USER_AGENTS)}"]
     if subject.lower().startswith(("re:", "fwd:")):
@@ -383,7 +383,7 @@ def human_about(rng: random.Random, i: int) -> Msg:
     body += f"\nRegards,\n{wname}\n"
     cte = rng.choice(["8bit", "quoted-printable", "7bit"])
     extra.append(f"Content-Transfer-Encoding: {cte}")
-    hdr = _head(rng, f"{c.encoded_word(wname)} <{waddr}>", f"{c.encoded_word(uname)} <{uaddr}>", subject,
+    hdr = _head(rng, c.mailbox(wname, waddr), c.mailbox(uname, uaddr), subject,
                 own, extra)
     return Msg(hdr + "\n" + c.encode(body, cte) if cte != "7bit" else hdr + "\n" + body,
                "mua-about-backscatter", waddr)
@@ -392,7 +392,7 @@ def human_about(rng: random.Random, i: int) -> Msg:
 def _inner_dsn(rng: random.Random, waddr: str, lost: str) -> tuple[str, str]:
     """An RFC 3464 report the forwarder received (their bounce, about their own message)."""
     bnd = c.boundary(rng)
-    their_id = c.world_msgid(rng, waddr.split("@")[1], c.BASE_DATE)
+    their_id = _world_id(rng, waddr)
     original = (
         f"From: {waddr}\nTo: {lost}\nSubject: Meeting notes\nMessage-ID: {their_id}\n"
         f"Date: {c.rfc_date(c.BASE_DATE)}\n\nNotes attached.\n"
@@ -404,7 +404,7 @@ def _inner_dsn(rng: random.Random, waddr: str, lost: str) -> tuple[str, str]:
                charset="us-ascii"),
         "Content-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.com\n\n"
         f"Final-Recipient: rfc822; {lost}\nAction: failed\nStatus: 5.1.1\n",
-        "Content-Type: message/rfc822\n\n" + original,
+        c.rfc822_part(original),
     ], preamble="This is a MIME-encapsulated message.\n")
     dsn = (
         f"Return-Path: <>\nFrom: MAILER-DAEMON@mx.example.com (Mail Delivery System)\nTo: {waddr}\n"
@@ -422,7 +422,7 @@ def forwarded_bounce_more(rng: random.Random, i: int) -> Msg:
     uname, uaddr = _user(rng)
     lost = f"{c.OUR_PEOPLE[i % len(c.OUR_PEOPLE)][1]}.old@{rng.choice(['example.com', 'example.net'])}"
     dsn, _ = _inner_dsn(rng, waddr, lost)
-    own = c.world_msgid(rng, waddr.split("@")[1], c.BASE_DATE)
+    own = _world_id(rng, waddr)
     subject = rng.choice(["Fwd: Undelivered Mail Returned to Sender", "FW: Mail delivery failed: returning "
                           "message to sender", "Fwd: Delivery Status Notification (Failure)",
                           "WG: Unzustellbar: Meeting notes", "TR: Non remis : Meeting notes",
@@ -447,7 +447,7 @@ def forwarded_bounce_more(rng: random.Random, i: int) -> Msg:
             f"<{lost}>: User unknown\n"
         )
         ctype = "Content-Type: text/plain; charset=utf-8"
-    hdr = _head(rng, f"{c.encoded_word(wname)} <{waddr}>", f"{c.encoded_word(uname)} <{uaddr}>", subject,
+    hdr = _head(rng, c.mailbox(wname, waddr), c.mailbox(uname, uaddr), subject,
                 own, [f"User-Agent: {rng.choice(c.USER_AGENTS)}"], ctype=ctype)
     return Msg(hdr + "\n" + body, "mua-forwarded-bounce", waddr)
 
@@ -456,7 +456,7 @@ def mime_edge(rng: random.Random, i: int) -> Msg:
     """rfc822 forwards, broken MIME and 8-bit junk from ordinary senders."""
     wname, waddr = _world(rng)
     _, uaddr = _user(rng)
-    own = c.world_msgid(rng, waddr.split("@")[1], c.BASE_DATE)
+    own = _world_id(rng, waddr)
     inner_id = c.world_msgid(rng, "example.net", c.BASE_DATE)
     inner = (f"From: Someone <someone@example.net>\nTo: {waddr}\nSubject: Offer\nMessage-ID: {inner_id}\n"
              f"Date: {c.rfc_date(c.BASE_DATE)}\n\nHere is the offer.\n")
@@ -505,7 +505,7 @@ def mime_edge(rng: random.Random, i: int) -> Msg:
                                  c.part("image/png", "PNGDATA", cte="base64", charset=None)])
         ctype = f'Content-Type: multipart/related; boundary="{bnd}"'
     extra = [f"X-Mailer: {rng.choice(['Microsoft Outlook 16.0', 'Apple Mail (2.3731)', 'scanner-v2'])}"]
-    hdr = _head(rng, f"{c.encoded_word(wname)} <{waddr}>", uaddr, subject, own, extra, ctype=ctype)
+    hdr = _head(rng, c.mailbox(wname, waddr), uaddr, subject, own, extra, ctype=ctype)
     if style == 4:
         hdr = hdr.replace(f"Subject: {c.encoded_word(subject)}", "Subject: Gr\xfc\xdfe \xa4\xff")
     return Msg(hdr + "\n" + body, "mime-edge", waddr, charset=charset)

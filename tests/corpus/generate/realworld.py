@@ -30,8 +30,8 @@ import base64
 import quopri
 from functools import partial
 
-from scripts.corpusgen import common as c
-from scripts.corpusgen.cases import Builder, Built, Case, Format, failure_reason, head
+from tests.corpus.generate import common as c
+from tests.corpus.generate.cases import Builder, Built, Case, Format, failure_reason, head
 
 DESC = "written from public description: "
 TWINS = ("normal", "normal", "forged")
@@ -141,7 +141,7 @@ def unindented(case: Case, how: str) -> Built:
         return _dsn(case, [c.part("text/rfc822-headers", headers, charset=None)],
                     subject=f"Undeliverable: {o.subject}")
     if how == "rfc822":
-        return _dsn(case, ["Content-Type: message/rfc822\n\n" + headers + "\n" + o.encoded_body()],
+        return _dsn(case, [c.rfc822_part(headers + "\n" + o.encoded_body())],
                     subject=f"Undeliverable: {o.subject}")
     addr = o.recipients[0]
     own = c.world_msgid(case.rng, case.host, case.dt)
@@ -225,7 +225,7 @@ def no_at(case: Case, how: str) -> Built:
     o = case.original
     if how == "headers":
         return _dsn(case, [c.part("text/rfc822-headers", o.headers(), charset=None)])
-    return _dsn(case, ["Content-Type: message/rfc822\n\n" + o.full()])
+    return _dsn(case, [c.rfc822_part(o.full())])
 
 
 # -- 7. a bounce of our own non-null intermediate message -----------------------------------------
@@ -259,7 +259,7 @@ def bounce_of_ours(case: Case, what: str) -> Built:
             f"In-Reply-To: {theirs}\nAuto-Submitted: auto-replied\nMIME-Version: 1.0\n"
             "Content-Type: text/plain; charset=utf-8\n\nI am away until Monday and will answer then.\n"
         )
-    built = _dsn(case, ["Content-Type: message/rfc822\n\n" + inner])
+    built = _dsn(case, [c.rfc822_part(inner)])
     built.extra_must_not = [c.norm(theirs)]
     return built
 
@@ -295,7 +295,7 @@ def o365_rewritten(case: Case, how: str) -> Built:
     if how == "headers":
         return _dsn(case, [c.part("text/rfc822-headers", block, charset=None)],
                     subject=f"Undeliverable: {o.subject}")
-    return _dsn(case, ["Content-Type: message/rfc822\n\n" + block + "\n" + o.encoded_body()],
+    return _dsn(case, [c.rfc822_part(block + "\n" + o.encoded_body())],
                 subject=f"Undeliverable: {o.subject}")
 
 

@@ -12,8 +12,8 @@ import html
 import uuid
 from functools import partial
 
-from scripts.corpusgen import common as c
-from scripts.corpusgen.cases import Built, Case, Format, failure_reason, head
+from tests.corpus.generate import common as c
+from tests.corpus.generate.cases import Built, Case, Format, failure_reason, head
 
 DESC = "written from public description: "
 
@@ -476,7 +476,7 @@ def aol(case: Case) -> Built:
     )
     parts = [c.part("text/plain", text, charset="US-ASCII")]
     if case.quoting:
-        parts.append("Content-Type: message/rfc822\n\n" + o.full())
+        parts.append(c.rfc822_part(o.full()))
     hdr = head(
         case,
         frm="Mail Delivery Subsystem <MAILER-DAEMON@aol.com>",

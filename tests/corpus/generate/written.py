@@ -1,23 +1,19 @@
-#!/usr/bin/env python3
-"""Write the generated part of tests/corpus/ (seeded: a rerun gives the same files).
+"""Write the written part of tests/corpus/ (seeded: a rerun gives the same files).
 
-    .venv/bin/python scripts/make_corpus.py [--out tests/corpus]
+    .venv/bin/python -m tests.corpus.generate [written] [--out tests/corpus]
 
-The Postfix-made DSNs come from scripts/make_corpus_postfix.py and live in their
-own folders; this script never touches a folder whose sidecars say "real software".
+The notices of real MTAs (the ``real_*`` modules) live in their own folders; this
+never touches a folder whose sidecars say "real software". Cost: about a second.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts.corpusgen import backscatter, ordinary
+from tests.corpus.generate import CORPUS, backscatter, ordinary, rerun
 
 REAL_SOFTWARE = '"generated_by": "real software: '
 
@@ -34,13 +30,13 @@ def clean(root: Path) -> None:
 
 
 def is_real(folder: Path) -> bool:
-    """A folder made by real software (scripts/make_corpus_postfix.py) is kept."""
+    """A folder made by real software (the ``real_*`` modules) is kept."""
     return any(REAL_SOFTWARE in sidecar.read_text() for sidecar in folder.glob("*.json"))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "tests" / "corpus"))
+    parser.add_argument("--out", default=str(CORPUS))
     args = parser.parse_args(argv)
     root = Path(args.out)
     clean(root)
@@ -51,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     for group in ("backscatter", "ordinary"):
         folders = {f: n for (g, f), n in counts.items() if g == group}
         print(f"{group}: {sum(folders.values())} messages in {len(folders)} folders")
-    print(f"rerun: {Path(sys.argv[0]).as_posix()} --out {root}")
+    print(rerun("written", root))
     return 0
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from scripts.corpusgen import common as c
+from tests.corpus.generate import common as c
 
 
 @dataclass

@@ -272,6 +272,11 @@ def encoded_word(text: str, charset: str = "utf-8", b: bool = True) -> str:
     return f"=?{charset}?Q?{qp}?="
 
 
+def mailbox(display: str, address: str) -> str:
+    """``Display <address>`` for a header, the display name RFC 2047-encoded where it is not ASCII."""
+    return f"{encoded_word(display)} <{address}>"
+
+
 def fold(name: str, value: str, width: int = 76) -> str:
     """A header line folded at spaces, as most mail software writes it."""
     words = value.split(" ")
@@ -319,6 +324,11 @@ def part(
         heads.append(f"Content-Transfer-Encoding: {cte}")
         body = encode(body, cte, charset or "utf-8")
     return "\n".join(heads) + "\n\n" + body
+
+
+def rfc822_part(message: str) -> str:
+    """A ``message/rfc822`` part carrying ``message`` as it is (no parameters, no encoding)."""
+    return part("message/rfc822", message, charset=None)
 
 
 def multipart(
@@ -384,7 +394,7 @@ class Original:
 
     @property
     def from_header(self) -> str:
-        return f"{encoded_word(self.display)} <{self.sender}>"
+        return mailbox(self.display, self.sender)
 
     def own_ids(self) -> list[str]:
         """IDs in the original's own In-Reply-To/References/body: never references."""
@@ -405,7 +415,7 @@ class Original:
         lines.append(f"Date: {rfc_date(self.date, 1)}")
         lines.append(f"From: {self.from_header}")
         to = ", ".join(
-            f"{encoded_word(n)} <{a}>" if n else a
+            mailbox(n, a) if n else a
             for n, a in zip(self.recipient_names, self.recipients, strict=True)
         )
         lines.append(fold("To", to))

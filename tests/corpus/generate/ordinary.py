@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
-from scripts.corpusgen import common as c
-from scripts.corpusgen.cases import quote_block
+from tests.corpus.generate import common as c
+from tests.corpus.generate.cases import quote_block
 
 DESC = "written from public description: "
 
@@ -41,6 +41,11 @@ def _world(rng: random.Random) -> tuple[str, str]:
 def _user(rng: random.Random) -> tuple[str, str]:
     display, local = rng.choice(c.OUR_PEOPLE)
     return display, f"{local}@{c.SITE}"
+
+
+def _world_id(rng: random.Random, address: str) -> str:
+    """The Message-ID the system of the world sender ``address`` gives its message."""
+    return c.world_msgid(rng, address.split("@")[1], c.BASE_DATE)
 
 
 def _head(
@@ -79,11 +84,11 @@ def personal_reply(rng: random.Random, i: int) -> Msg:
     subject = "Re: " + rng.choice(c.SUBJECTS[lang])
     cte = rng.choice(["8bit", "quoted-printable", "base64"])
     body = c.BODIES[lang] + wname.split()[0] + "\n\n> " + c.BODIES[rng.choice(c.LANGS)].replace("\n", "\n> ")
-    own = c.world_msgid(rng, waddr.split("@")[1], c.BASE_DATE)
+    own = _world_id(rng, waddr)
     hdr = _head(
         rng,
-        f"{c.encoded_word(wname)} <{waddr}>",
-        f"{c.encoded_word(uname)} <{uaddr}>",
+        c.mailbox(wname, waddr),
+        c.mailbox(uname, uaddr),
         subject,
         own,
         [
@@ -118,7 +123,7 @@ def reply_to_ours(rng: random.Random, i: int) -> Msg:
         )
     hdr = _head(
         rng,
-        f"{c.encoded_word(wname)} <{waddr}>",
+        c.mailbox(wname, waddr),
         o.from_header,
         "Re: " + o.subject,
         own,
@@ -132,7 +137,7 @@ def list_post(rng: random.Random, i: int) -> Msg:
     local, dom = lst.split("@")
     wname, waddr = _world(rng)
     uname, uaddr = _user(rng)
-    own = c.world_msgid(rng, waddr.split("@")[1], c.BASE_DATE)
+    own = _world_id(rng, waddr)
     extra = [
         f"List-Id: {local.capitalize()} discussion <{local}.{dom}>",
         f"List-Post: <mailto:{lst}>",
@@ -167,7 +172,7 @@ def list_post(rng: random.Random, i: int) -> Msg:
         f"To unsubscribe send an email to {local}-leave@{dom}\n"
     )
     hdr = _head(
-        rng, f"{c.encoded_word(wname)} <{waddr}>", lst, subject, own, extra, helo="mail." + dom, rcpt=uaddr
+        rng, c.mailbox(wname, waddr), lst, subject, own, extra, helo="mail." + dom, rcpt=uaddr
     )
     mail_from = f"{local}-bounces+{uaddr.replace('@', '=')}@{dom}"
     del uname
@@ -244,11 +249,11 @@ def calendar(rng: random.Random, i: int) -> Msg:
             c.part(f"text/calendar; method={method}", ics, cte="base64"),
         ],
     )
-    own = c.world_msgid(rng, waddr.split("@")[1], c.BASE_DATE)
+    own = _world_id(rng, waddr)
     hdr = _head(
         rng,
-        f"{c.encoded_word(wname)} <{waddr}>",
-        f"{c.encoded_word(uname)} <{uaddr}>",
+        c.mailbox(wname, waddr),
+        c.mailbox(uname, uaddr),
         subject,
         own,
         ctype=f'Content-Type: multipart/alternative; boundary="{bnd}"',
@@ -343,7 +348,7 @@ def forwarded(rng: random.Random, i: int) -> Msg:
         f"Date: {c.rfc_date(c.BASE_DATE)}\nIn-Reply-To: {c.world_msgid(rng, 'example.com', c.BASE_DATE)}\n"
         "Content-Type: text/plain; charset=utf-8\n\nHere is our offer.\n"
     )
-    own = c.world_msgid(rng, waddr.split("@")[1], c.BASE_DATE)
+    own = _world_id(rng, waddr)
     if i % 2 == 0:
         bnd = c.boundary(rng)
         body = c.multipart(
@@ -360,7 +365,7 @@ def forwarded(rng: random.Random, i: int) -> Msg:
             "Content-Type: text/plain; charset=utf-8\n", ""
         )
         ctype = "Content-Type: text/plain; charset=utf-8"
-    hdr = _head(rng, f"{c.encoded_word(wname)} <{waddr}>", uaddr, "Fwd: Offer", own, ctype=ctype)
+    hdr = _head(rng, c.mailbox(wname, waddr), uaddr, "Fwd: Offer", own, ctype=ctype)
     return Msg(hdr + "\n" + body, "mua-forward", waddr)
 
 
@@ -380,9 +385,9 @@ def forwarded_bounce(rng: random.Random, i: int) -> Msg:
     """A person at another site forwards a bounce they received: ordinary mail from a human."""
     wname, waddr = _world(rng)
     _, uaddr = _user(rng)
-    their_id = c.world_msgid(rng, waddr.split("@")[1], c.BASE_DATE)
+    their_id = _world_id(rng, waddr)
     bounced = _bounce_text(rng, waddr, f"{c.OUR_PEOPLE[i % 26][1]}.old@{c.SITE}", their_id)
-    own = c.world_msgid(rng, waddr.split("@")[1], c.BASE_DATE)
+    own = _world_id(rng, waddr)
     if i % 2:
         bnd = c.boundary(rng)
         inner = (
@@ -398,7 +403,7 @@ def forwarded_bounce(rng: random.Random, i: int) -> Msg:
                     "text/plain",
                     "Hi, my mail to your colleague bounced, see attached. Is there a new address?\n",
                 ),
-                "Content-Type: message/rfc822\n\n" + inner,
+                c.rfc822_part(inner),
             ],
         )
         ctype = f'Content-Type: multipart/mixed; boundary="{bnd}"'
@@ -410,7 +415,7 @@ def forwarded_bounce(rng: random.Random, i: int) -> Msg:
         ctype = "Content-Type: text/plain; charset=utf-8"
     hdr = _head(
         rng,
-        f"{c.encoded_word(wname)} <{waddr}>",
+        c.mailbox(wname, waddr),
         uaddr,
         "Fwd: Undelivered Mail Returned to Sender",
         own,
@@ -425,7 +430,7 @@ def quotes_bounce(rng: random.Random, i: int) -> Msg:
     _user(rng)  # drawn but unused: keeps the seeded sequence (and the files) stable
     fake_id = c.world_msgid(rng, "example.com", c.BASE_DATE)
     quoted = quote_block(_bounce_text(rng, waddr, f"sales@{c.SITE}", fake_id), "gt")
-    own = c.world_msgid(rng, waddr.split("@")[1], c.BASE_DATE)
+    own = _world_id(rng, waddr)
     body = (
         "Hello support,\n\nwhen I write to your sales address I get this back. Can you check?\n\n"
         + quoted
@@ -435,7 +440,7 @@ def quotes_bounce(rng: random.Random, i: int) -> Msg:
     )
     hdr = _head(
         rng,
-        f"{c.encoded_word(wname)} <{waddr}>",
+        c.mailbox(wname, waddr),
         f"support@{c.SITE}",
         rng.choice(["Your mail server rejects my mail", "Re: delivery problem", "Mail returned"]),
         own,
@@ -456,7 +461,7 @@ FOOTERS = [
 def virus_footer(rng: random.Random, i: int) -> Msg:
     wname, waddr = _world(rng)
     _, uaddr = _user(rng)
-    own = c.world_msgid(rng, waddr.split("@")[1], c.BASE_DATE)
+    own = _world_id(rng, waddr)
     extra = [
         "X-Virus-Scanned: clamav-milter 1.0.7 at mail.example.com",
         "X-Virus-Status: Clean",
@@ -466,7 +471,7 @@ def virus_footer(rng: random.Random, i: int) -> Msg:
         ["Minutes of the meeting", "Re: virus scan results for the laptop", "Invoice attached"]
     )
     body = "Hi,\n\nplease see the minutes below.\n\n" + FOOTERS[i % len(FOOTERS)] + "\n"
-    hdr = _head(rng, f"{c.encoded_word(wname)} <{waddr}>", uaddr, subject, own, extra)
+    hdr = _head(rng, c.mailbox(wname, waddr), uaddr, subject, own, extra)
     return Msg(hdr + "\n" + body, "mua-virus-footer", waddr, kind="any")
 
 
@@ -495,7 +500,7 @@ def non_english(rng: random.Random, i: int) -> Msg:
     subject = (c.SUBJECTS.get(lang) or ["Документы по проекту" if lang == "ru" else "Zamówienie nr 12/2026"])[
         0
     ]
-    own = c.world_msgid(rng, waddr.split("@")[1], c.BASE_DATE)
+    own = _world_id(rng, waddr)
     if charset in ("iso-2022-jp",):
         cte, raw_charset = "7bit", charset
     else:
@@ -504,7 +509,7 @@ def non_english(rng: random.Random, i: int) -> Msg:
     subj_header = c.encoded_word(subject, "utf-8", b=bool(i % 2))
     hdr = _head(
         rng,
-        f"{c.encoded_word(wname)} <{waddr}>",
+        c.mailbox(wname, waddr),
         uaddr,
         "",
         own,
@@ -524,7 +529,7 @@ def non_english(rng: random.Random, i: int) -> Msg:
 def html_mail(rng: random.Random, i: int) -> Msg:
     wname, waddr = _world(rng)
     _, uaddr = _user(rng)
-    own = c.world_msgid(rng, waddr.split("@")[1], c.BASE_DATE)
+    own = _world_id(rng, waddr)
     ref = c.world_msgid(rng, "example.net", c.BASE_DATE)
     html_body = (
         "<html><body><p>Hello,</p><p>as discussed, the ticket &lt;" + ref[1:-1] + "&gt; is closed.</p>"
@@ -543,7 +548,7 @@ def html_mail(rng: random.Random, i: int) -> Msg:
         ctype = f'Content-Type: multipart/alternative; boundary="{bnd}"'
     else:
         body, ctype = html_body, "Content-Type: text/html; charset=utf-8"
-    hdr = _head(rng, f"{c.encoded_word(wname)} <{waddr}>", uaddr, "Ticket closed", own, ctype=ctype)
+    hdr = _head(rng, c.mailbox(wname, waddr), uaddr, "Ticket closed", own, ctype=ctype)
     return Msg(hdr + "\n" + body, "html-mail", waddr)
 
 
@@ -592,7 +597,7 @@ CATEGORIES: list[tuple[str, Maker, int]] = [
 
 
 def samples() -> Iterator[c.Sample]:
-    from scripts.corpusgen import ordinary_more  # it builds on this module's helpers
+    from tests.corpus.generate import ordinary_more  # it builds on this module's helpers
 
     for category, maker, count in CATEGORIES + ordinary_more.CATEGORIES:
         rng = c.rng_for("ordinary/" + category)

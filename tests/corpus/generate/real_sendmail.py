@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Make real Sendmail bounces for tests/corpus/backscatter/sendmail-real-*/ (run as root).
 
-    .venv/bin/python scripts/make_corpus_sendmail.py [--out tests/corpus]
+    .venv/bin/python -m tests.corpus.generate sendmail [--out tests/corpus]
 
 Sendmail conflicts with Postfix as a Debian package, so it is never installed:
 `apt-get download` fetches sendmail-bin, sendmail-cf, m4 and libwrap0, `dpkg -x`
@@ -20,17 +19,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from functools import partial
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts.corpusgen import realmta
-from scripts.corpusgen.pysink import PySink
 from testbed import free_port
+from tests.corpus.generate import realmta
+from tests.corpus.generate.pysink import PySink
 
 PACKAGES = ("sendmail-bin", "sendmail-cf", "m4", "libwrap0")
 # Sendmail qualifies the host name through the resolver before it reads its .cf; with no DNS here
@@ -163,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         sink.stop()
         shutil.rmtree(base, ignore_errors=True)
-    return realmta.report(written, "real Sendmail notices", out, "sendmail-real-*")
+    return realmta.report(written, "real Sendmail notices", out, "sendmail-real-*", "sendmail")
 
 
 if __name__ == "__main__":

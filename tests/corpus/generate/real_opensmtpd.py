@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Make real OpenSMTPD bounces for tests/corpus/backscatter/opensmtpd-real-*/ (run as root).
 
-    .venv/bin/python scripts/make_corpus_opensmtpd.py [--out tests/corpus]
+    .venv/bin/python -m tests.corpus.generate opensmtpd [--out tests/corpus]
 
 OpenSMTPD conflicts with Postfix as a Debian package, so it is never installed:
 `apt-get download opensmtpd` and `dpkg -x` unpack it into a scratch directory,
@@ -17,13 +16,10 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts.corpusgen import realmta
 from testbed import free_port
+from tests.corpus.generate import realmta
 
 HOST = "mx3.example.net"
 USERS = {"opensmtpd": 64998, "opensmtpq": 64997}
@@ -96,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         written = realmta.run_jobs(
             todo, realmta.submit(smtpd.port), site.capture, writer, lambda job: None, lambda: None
         )
-    return realmta.report(written, "real OpenSMTPD bounces", out, "opensmtpd-real-*")
+    return realmta.report(written, "real OpenSMTPD bounces", out, "opensmtpd-real-*", "opensmtpd")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Make real Exim DSNs for tests/corpus/backscatter/exim4-real-*/ (run as root).
 
-    .venv/bin/python scripts/make_corpus_exim.py [--out tests/corpus]
+    .venv/bin/python -m tests.corpus.generate exim [--out tests/corpus]
 
 Exim conflicts with Postfix as a Debian package, so it is never installed:
 `apt-get download` fetches exim4-daemon-light and libidn12, `dpkg -x` unpacks
@@ -9,7 +8,7 @@ them into a scratch directory, and Exim runs in a private mount namespace
 (`unshare -m`) where a copy of /etc/passwd names its compiled-in user and a
 tmpfs on /usr/sbin holds the binary at its compiled-in path (it re-executes
 itself). Nothing outside the namespace changes. The Exim daemon, on a loopback
-port, plays the remote site mx2.example.net; see scripts/corpusgen/realmta.py
+port, plays the remote site mx2.example.net; see realmta.py
 for the routing and the mix of submissions.
 """
 
@@ -18,14 +17,11 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts.corpusgen import realmta
 from testbed import free_port
+from tests.corpus.generate import realmta
 
 PACKAGES = ("exim4-daemon-light", "libidn12")
 WRAPPER = """#!/bin/sh
@@ -153,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         written = realmta.run_jobs(
             todo, realmta.submit(exim.port), site.capture, writer, after_submit, exim.clear_queue
         )
-    return realmta.report(written, "real Exim DSNs", out, "exim4-real-*")
+    return realmta.report(written, "real Exim DSNs", out, "exim4-real-*", "exim")
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from functools import partial
 
-from scripts.corpusgen import common as c
-from scripts.corpusgen.cases import Built, Case, Format, head, quote_block
+from tests.corpus.generate import common as c
+from tests.corpus.generate.cases import Built, Case, Format, head, quote_block
 
 DESC = "written from public description: "
 
@@ -96,7 +96,7 @@ def autoreply(case: Case, flavour: str) -> Built:
     cte = rng.choice(["8bit", "quoted-printable", "base64"])
     hdr = head(
         case,
-        frm=f"{c.encoded_word(name)} <{addr}>",
+        frm=c.mailbox(name, addr),
         subject=c.encoded_word(subject),
         own_id=own,
         to=o.from_header,
@@ -157,7 +157,7 @@ def mdn(case: Case, flavour: str) -> Built:
         parts.append(c.part("text/rfc822-headers", o.headers(received=False), charset=None))
     hdr = head(
         case,
-        frm=f"{c.encoded_word(name)} <{addr}>",
+        frm=c.mailbox(name, addr),
         subject=c.encoded_word(subject),
         own_id=own,
         to=o.from_header,
@@ -249,7 +249,7 @@ def bounce_of_bounce(case: Case) -> Built:
     parts = [
         c.part("text/plain", "This is the mail system. A message could not be delivered (mail loop).\n"),
         c.part("message/delivery-status", outer_status, charset=None),
-        "Content-Type: message/rfc822\n\n" + inner,
+        c.rfc822_part(inner),
     ]
     hdr = head(
         case,
@@ -281,7 +281,7 @@ def forwarded_bounce(case: Case) -> Built:
                     f"Final-Recipient: rfc822; {o.recipients[0]}\nAction: failed\nStatus: 5.1.1\n",
                     charset=None,
                 ),
-                "Content-Type: message/rfc822\n\n" + o.full(),
+                c.rfc822_part(o.full()),
             ],
         )
     )

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from functools import partial
 
-from scripts.corpusgen import common as c
-from scripts.corpusgen.cases import Built, Case, Format, head
+from tests.corpus.generate import common as c
+from tests.corpus.generate.cases import Built, Case, Format, head
 
 DESC = "written from public description: "
 

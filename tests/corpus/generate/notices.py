@@ -5,8 +5,8 @@ public descriptions and the well-known wording of their notices.
 
 from __future__ import annotations
 
-from scripts.corpusgen import common as c
-from scripts.corpusgen.cases import Built, Case, Format, head, quote_block
+from tests.corpus.generate import common as c
+from tests.corpus.generate.cases import Built, Case, Format, head, quote_block
 
 DESC = "written from public description: "
 VIRUSES = [
@@ -224,7 +224,7 @@ def challenge(case: Case, flavour: str) -> Built:
         cookie = f"{int(case.dt.timestamp())}.{rng.randrange(10000, 99999)}.{c.hexs(rng, 6, False)}"
         confirm = f"{addr.split('@')[0]}-confirm-{cookie}@{addr.split('@')[1]}"
         subject = f"Please confirm your message: {o.subject}"
-        frm = f"{c.encoded_word(name)} <{addr}>"
+        frm = c.mailbox(name, addr)
         extra += [
             f"Reply-To: {confirm}",
             "Auto-Submitted: auto-replied (confirm)",
@@ -241,7 +241,7 @@ def challenge(case: Case, flavour: str) -> Built:
         )
         parts = [c.part("text/plain", text, charset="us-ascii")]
         if case.quoting:
-            parts.append("Content-Type: message/rfc822\n\n" + o.full())
+            parts.append(c.rfc822_part(o.full()))
         hdr = head(
             case,
             frm=frm,
@@ -270,7 +270,7 @@ def challenge(case: Case, flavour: str) -> Built:
     elif flavour == "boxbe":
         subject = f"Request to join {c.encoded_word(name)}'s Guest List \u2013 Re: {o.subject}"
         subject = c.encoded_word(subject)
-        frm = f"{c.encoded_word(name + ' (via Boxbe)')} <{addr}>"
+        frm = c.mailbox(name + " (via Boxbe)", addr)
         mail_from = f"bounces+{c.token(rng, 12)}@boxbe.example"
         text = (
             f"Dear sender,\n\nI will receive your email after you complete a simple one-time verification "
@@ -287,7 +287,7 @@ def challenge(case: Case, flavour: str) -> Built:
                 "Please confirm you are human",
             ]
         )
-        frm = f"{c.encoded_word(name)} <{addr}>"
+        frm = c.mailbox(name, addr)
         mail_from = addr
         text = (
             f"Hello,\n\nI receive a lot of spam, so I use a verification system. Your message to {addr} "

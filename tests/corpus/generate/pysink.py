@@ -13,7 +13,7 @@ import socketserver
 import threading
 from pathlib import Path
 
-from scripts.corpusgen import realmta
+from tests.corpus.generate import realmta
 
 _COUNTER = itertools.count(1)
 

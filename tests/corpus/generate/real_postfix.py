@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Make real Postfix DSNs for tests/corpus/backscatter/postfix-*/ (run as root).
 
-    .venv/bin/python scripts/make_corpus_postfix.py [--out tests/corpus]
+    .venv/bin/python -m tests.corpus.generate postfix [--out tests/corpus]
 
 A private Postfix (own config, queue and log under a scratch directory, loopback
 only) plays a remote site, mx1.example.net. Messages "from" our users are
@@ -19,16 +18,13 @@ same shape (the originals and expectations are seeded and stay the same).
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts.corpusgen import common as c
-from scripts.corpusgen import realmta
 from testbed import free_port
 from testbed.postfix import loopback_settings, make_instance_dirs
 from testbed.procs import port_open, wait_for
+from tests.corpus.generate import common as c
+from tests.corpus.generate import realmta
 
 HOST = "mx1.example.net"
 FAIL, OK, SLOW = realmta.FAIL, realmta.OK, realmta.SLOW
@@ -101,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         written = realmta.run_jobs(
             todo, realmta.submit(remote.port), site.capture, writer, lambda job: None, reset
         )
-    return realmta.report(written, f"real Postfix {version} DSNs", out, "postfix-*")
+    return realmta.report(written, f"real Postfix {version} DSNs", out, "postfix-*", "postfix")
 
 
 if __name__ == "__main__":
