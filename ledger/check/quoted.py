@@ -28,6 +28,7 @@ MAX_LINE = 2000
 
 _HEADER = re.compile(r"(?P<name>[A-Za-z][A-Za-z0-9_-]{0,60})[ \t]*:[ \t]*(?P<value>.*)")
 _QUOTE = re.compile(r"[ \t]*(?:[>|][ \t]?)*")
+_QUOTE_STARTS = frozenset(" \t>|")
 # Fields that only a message header has (a prose "Subject: x / Sent: y" block has none).
 _MESSAGE_FIELDS = frozenset({"received", "message-id", "return-path", "mime-version", "dkim-signature",
                              "x-mailer", "user-agent", "content-type", "authentication-results"})
@@ -131,21 +132,26 @@ def header_blocks(text: str) -> Iterator[HeaderBlock]:
     lines = lines_of(unescape(text))
     block: HeaderBlock | None = None
     depth = indent = 0
+    quote_match, field_match = _QUOTE.match, _HEADER.fullmatch
     for number, line in enumerate(lines):
-        quote = _QUOTE.match(line)
-        prefix = quote.group(0) if quote else ""
-        rest = line[len(prefix):]
-        level = prefix.count(">") + prefix.count("|")
-        lead = len(prefix) - len(prefix.rstrip(" \t")) if level else len(prefix)
+        if line[:1] in _QUOTE_STARTS:
+            prefix = quote_match(line).group(0)  # type: ignore[union-attr]  # matches any text
+            rest = line[len(prefix):]
+            level = prefix.count(">") + prefix.count("|")
+            lead = len(prefix) - len(prefix.rstrip(" \t")) if level else len(prefix)
+        else:  # the common line: no indentation, no quote marks
+            rest, level, lead = line, 0, 0
+        if block is None and ":" not in rest:
+            continue  # no field, and no block it could continue
         if block is not None and level == depth and rest and block.fields and (
             lead > indent or (lead == indent and rest[:1] in " \t")
-            or (not block.fields[-1][1] and not _HEADER.fullmatch(rest))
+            or (not block.fields[-1][1] and not field_match(rest))
         ):
             name, value = block.fields[-1]
             block.fields[-1] = (name, value + " " + rest.strip())
             block.end = number + 1
             continue
-        match = _HEADER.fullmatch(rest) if rest else None
+        match = field_match(rest) if rest else None
         if match and (block is None or (level == depth and lead == indent)):
             if block is None:
                 block = HeaderBlock(start=number)

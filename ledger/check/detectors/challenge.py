@@ -94,12 +94,13 @@ class ChallengeDetector:
     name = "challenge"
 
     def detect(self, message: ParsedMessage) -> Finding | None:
-        found = system(message)
-        if found is None or _reply_features(message):
-            return None
         subject = message.decoded_header("Subject")
-        if not _challenge_itself(message, subject):
-            return None  # the product's header or a mention of it, no challenge: its user's own mail
+        # All three must hold; the cheapest and rarest first (a way to confirm in the own text).
+        if not _challenge_itself(message, subject) or _reply_features(message):
+            return None  # no challenge: at most the product's header or a mention of it
+        found = system(message)
+        if found is None:
+            return None
         refs = answered_references(message)
         return Finding("challenge", tuple(refs), form=True, detector=f"{self.name}/{found}",
                        recipients_of_original=tuple(protected_addresses(message)))
