@@ -48,3 +48,37 @@ def from_header(value: str | None) -> list[str]:
 
 def local_part(address: str) -> str:
     return address.rsplit("@", 1)[0] if "@" in address else address
+
+
+# Postfix's default_verp_delimiters: the XVERP parameter without a value means these.
+DEFAULT_VERP_DELIMITERS = "+="
+
+
+def xverp_delimiters(params: tuple[str, ...] | list[str]) -> str | None:
+    """The VERP delimiters a ``MAIL FROM`` asks for with Postfix's ``XVERP`` parameter, else None.
+
+    ``XVERP`` alone means :data:`DEFAULT_VERP_DELIMITERS`; ``XVERP=xy`` names two
+    characters. Anything else is no request Postfix would honour either.
+    """
+    for param in params:
+        name, eq, value = str(param).partition("=")
+        if name.strip().upper() != "XVERP":
+            continue
+        if not eq:
+            return DEFAULT_VERP_DELIMITERS
+        return value if len(value) == 2 else None
+    return None
+
+
+def verp(sender: str, recipient: str, delimiters: str = DEFAULT_VERP_DELIMITERS) -> str:
+    """The envelope sender a VERP delivery of ``sender``'s message to ``recipient`` carries.
+
+    The form Postfix documents for XVERP (VERP_README) and list servers write themselves:
+    ``list-bounces@our.domain`` to ``user@example.org`` becomes
+    ``list-bounces+user=example.org@our.domain``. Both inputs are normalised first.
+    """
+    sender, recipient = normalise(sender), normalise(recipient)
+    local, at, domain = sender.rpartition("@") if "@" in sender else (sender, "", "")
+    rcpt_local, rcpt_at, rcpt_domain = recipient.rpartition("@")
+    encoded = f"{rcpt_local}{delimiters[1]}{rcpt_domain}" if rcpt_at else f"{recipient}{delimiters[1]}"
+    return f"{local}{delimiters[0]}{encoded}{at}{domain}"

@@ -21,6 +21,7 @@ MIN_SECRET_BYTES = 16
 UNMATCHED_ACTIONS = ("reject", "tag", "accept")
 NO_REFERENCE_ACTIONS = ("reject", "tag", "accept")
 UNREACHABLE_ACTIONS = ("tempfail", "accept")
+RELAY_ACTIONS = ("tag", "accept")
 LOG_ADDRESS_MODES = ("domain", "hash", "full")
 
 
@@ -131,6 +132,24 @@ class UnmatchedSettings:
 
 
 @dataclass(frozen=True)
+class ExceptionSettings:
+    """``[inbound.exceptions]``: senders the ledger cannot see (docs/policy.md, step 6).
+
+    ``recipients``: addresses or whole domains (``@example.org`` or ``example.org``)
+    whose unmatched backscatter is tagged instead of refused (users who also send
+    through other providers). ``trusted_relays``: host names (``.example.org`` for
+    every host under it), IP addresses or networks through which a returned
+    original must have left (its Received chain) to count as ours. A Received line
+    is written by whoever sent the message, a forger too, so ``relay_action`` is
+    ``tag`` by default; ``accept`` is for a site that accepts that risk.
+    """
+
+    recipients: tuple[str, ...] = ()
+    trusted_relays: tuple[str, ...] = ()
+    relay_action: str = "tag"
+
+
+@dataclass(frozen=True)
 class InboundSettings:
     socket: str = "unix:/run/sender-ledger/inbound.sock"
     workers: int = 1  # as outbound.workers
@@ -151,6 +170,7 @@ class InboundSettings:
     parse_seconds: float = 0.5
     no_reference: NoReferenceSettings = NoReferenceSettings()
     unmatched: UnmatchedSettings = UnmatchedSettings()
+    exceptions: ExceptionSettings = ExceptionSettings()
     trace_header: str = "X-Sender-Ledger"
     reject_text: str = (
         "Backscatter refused: this bounce or autoreply refers to no message sent from here"
@@ -329,12 +349,25 @@ def _validate(cfg: Config) -> None:
     for kind, action in cfg.inbound.unmatched.as_dict().items():
         if action not in UNMATCHED_ACTIONS:
             raise ConfigError(f"inbound.unmatched.{kind}: must be one of {', '.join(UNMATCHED_ACTIONS)}")
+    _validate_exceptions(cfg.inbound.exceptions)
     for name in ("outbound.socket", "inbound.socket"):
         section, key = name.split(".")
         value = getattr(getattr(cfg, section), key)
         if not value.startswith(("unix:", "inet:", "inet6:", "local:")):
             raise ConfigError(f"{name}: expected unix:PATH or inet:PORT@HOST, got {value!r}")
     _validate_observe(cfg)
+
+
+def _validate_exceptions(settings: ExceptionSettings) -> None:
+    from ledger.exceptions import ExceptionError, RecipientExceptions, RelayList
+
+    for key, parse in (("recipients", RecipientExceptions.parse), ("trusted_relays", RelayList.parse)):
+        try:
+            parse(getattr(settings, key))
+        except ExceptionError as exc:
+            raise ConfigError(f"inbound.exceptions.{key}: {exc}") from None
+    if settings.relay_action not in RELAY_ACTIONS:
+        raise ConfigError(f"inbound.exceptions.relay_action: must be one of {', '.join(RELAY_ACTIONS)}")
 
 
 def _validate_wait(settings: RedisSettings) -> None:

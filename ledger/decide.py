@@ -16,7 +16,12 @@ our users):
 3. else (no reference) one of the original's stated recipients forms a
    recorded (sender, recipient) pair with every R -> accept ("envelope");
 4. else original recipients were found -> the unmatched action too;
-5. else (nothing to check) -> the per-kind ``no_reference`` setting.
+5. else (nothing to check) -> the per-kind ``no_reference`` setting;
+6. an answer of steps 0, 2 (not a spent budget), 4 or 5 that is not ``accept``
+   meets ``[inbound.exceptions]``: a returned original that left through a
+   trusted relay -> ``relay_action`` (tag by default; cause "trusted relay"),
+   else every R an exception recipient -> tag (cause "exception recipient").
+   Our own fault (a tempfail) stays a tempfail.
 
 Step 0 exists because the sender chooses the size and shape of what we read;
 our own fault is never a 550, and never a tag either. Every decision carries
@@ -34,7 +39,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ledger.check.detectors.base import Finding
-from ledger.config import NoReferenceSettings, UnmatchedSettings
+from ledger.config import ExceptionSettings, NoReferenceSettings, UnmatchedSettings
+from ledger.exceptions import RecipientExceptions, RelayList
 from ledger.hashing import EntryHash
 from ledger.store import Match
 
@@ -64,11 +70,19 @@ class Cause(StrEnum):
     CATCHING_UP = "catching up"           # records spooled in an outage are not all replayed yet
     TRUNCATED = "truncated"               # a read limit cut the reading before any reference
     CHECK_UNFINISHED = "check unfinished"  # the time budget ran out, or a detector failed: our side
+    EXCEPTION_RECIPIENT = "exception recipient"  # unmatched, to an [inbound.exceptions] recipient
+    TRUSTED_RELAY = "trusted relay"       # unmatched, the original left through a trusted relay
 
 
 # Causes that are our side's fault, not the message's: never a 550.
 OUR_FAULT = frozenset({Cause.UNREACHABLE, Cause.INTERNAL_ERROR, Cause.CATCHING_UP,
                        Cause.CHECK_UNFINISHED})
+# The answers [inbound.exceptions] may soften (step 6): a bounce that matches nothing of ours.
+# Not a spent budget: the ledger knows that original, and has had enough bounces of it.
+EXCEPTABLE = frozenset({Cause.TRUNCATED, Cause.UNMATCHED, Cause.PARTIAL, Cause.RECIPIENTS_UNMATCHED,
+                        Cause.NO_REFERENCE, Cause.NO_RECIPIENTS})
+# Causes an exception gave (counted apart in `stats`).
+EXCEPTION_CAUSES = (Cause.EXCEPTION_RECIPIENT, Cause.TRUSTED_RELAY)
 # Refusals that a record still waiting in the outbound spool could overturn.
 LEDGER_DEPENDENT = frozenset({Cause.UNMATCHED, Cause.PARTIAL, Cause.RECIPIENTS_UNMATCHED})
 
@@ -101,6 +115,11 @@ class Policy:
     matches_per_recipient: int = 3
     reject_text: str = "Backscatter refused"
     tempfail_text: str = "Cannot verify this bounce right now, please try again later"
+    # [inbound.exceptions] (step 6): recipients whose unmatched backscatter is tagged, relays
+    # whose returned originals count as ours, and what such a bounce gets (tag or accept).
+    exception_recipients: RecipientExceptions = field(default_factory=RecipientExceptions)
+    trusted_relays: RelayList = field(default_factory=RelayList)
+    relay_action: str = ExceptionSettings().relay_action
 
 
 @dataclass(frozen=True)
@@ -212,8 +231,32 @@ def _finish(
         return Decision(ACCEPT, "tagged: " + reason, True, kind, refs, matched,
                         trace=f"unverified ({kind}; {reason})", cause=cause, outcome=TAG)
     trace = f"pass ({kind}; {reason})" if matched else None
+    if cause == Cause.TRUSTED_RELAY:  # accepted as ours on the relay's word: say so in the header
+        trace = f"relay ({kind}; {reason})"
     return Decision(ACCEPT, reason, True, kind, refs, matched, trace=trace, matches=matches,
                     cause=cause, outcome=ACCEPT)
+
+
+RELAY_REASON = "the returned original left through a trusted relay"
+EXCEPTION_REASON = "the recipient is an exception"
+
+
+def _unmatched(policy: Policy, action: str, cause: Cause, reason: str, finding: Finding,
+               recipients: Sequence[str], relay: bool) -> Decision:
+    """Finish an answer of steps 0, 2, 4 or 5, applying ``[inbound.exceptions]`` (step 6).
+
+    Only a refusal or a tag is softened (an ``accept`` stays as it is); the trusted
+    relay comes first, because it says the original is ours. Our own side's cut still
+    makes a tempfail (``_finish``): an exception never hides our fault.
+    """
+    if action != ACCEPT and cause in EXCEPTABLE:
+        if relay and policy.trusted_relays:
+            return _finish(policy, policy.relay_action, Cause.TRUSTED_RELAY, f"{RELAY_REASON} ({reason})",
+                           finding)
+        if policy.exception_recipients.cover_all(recipients):
+            return _finish(policy, TAG, Cause.EXCEPTION_RECIPIENT, f"{EXCEPTION_REASON} ({reason})",
+                           finding)
+    return _finish(policy, action, cause, reason, finding)
 
 
 def unreachable(policy: Policy, finding: Finding, error: str) -> Decision:
@@ -263,15 +306,17 @@ def per_recipient(policy: Policy, finding: Finding, match: Match,
     return policy.matches_per_recipient
 
 
-def _cut_short(policy: Policy, finding: Finding) -> Decision | None:
+def _cut_short(policy: Policy, finding: Finding, recipients: Sequence[str],
+               relay: bool) -> Decision | None:
     """The answer for a reading cut before any reference was found (None: not that case)."""
     if finding.cut is None or finding.references:
         return None
     if finding.cut.ours:
         return _finish(policy, TEMPFAIL, Cause.CHECK_UNFINISHED,
                        f"{OUR_CUT} ({finding.cut.value}) before any reference was found", finding)
-    return _finish(policy, unmatched_action(policy, finding.kind), Cause.TRUNCATED,
-                   f"the reading was cut ({finding.cut.value}) before any reference was found", finding)
+    return _unmatched(policy, unmatched_action(policy, finding.kind), Cause.TRUNCATED,
+                      f"the reading was cut ({finding.cut.value}) before any reference was found", finding,
+                      recipients, relay)
 
 
 def decide(
@@ -281,6 +326,7 @@ def decide(
     found: Mapping[str, Sequence[Match]],
     pairs: Mapping[str, Sequence[str]] | None = None,
     via: Mapping[EntryHash, str] | None = None,
+    relay: bool = False,
 ) -> Decision:
     """Decide a candidate.
 
@@ -288,10 +334,12 @@ def decide(
     one of the finding's references bound to that recipient; ``pairs`` maps
     each envelope recipient to the original recipients it has a recorded
     (sender, recipient) pair with; ``via`` maps a looked-up entry to the
-    reference it stands for (a weak reference's match has a smaller budget).
+    reference it stands for (a weak reference's match has a smaller budget);
+    ``relay`` says the returned original left through one of the policy's
+    trusted relays (``ledger.check.relays``).
     """
     pairs = pairs or {}
-    early = _cut_short(policy, finding)
+    early = _cut_short(policy, finding, recipients, relay)
     if early is not None:
         return early
     if not finding.references:
@@ -299,14 +347,14 @@ def decide(
         if envelope:
             return _finish(policy, ACCEPT, Cause.ENVELOPE, envelope, finding, matched=True)
         if finding.recipients_of_original:
-            return _finish(policy, unmatched_action(policy, finding.kind), Cause.RECIPIENTS_UNMATCHED,
-                           f"no recorded mail to the original's recipient(s) "
-                           f"({len(finding.recipients_of_original)} checked)", finding)
-        return _finish(policy, no_reference_action(policy, finding.kind), Cause.NO_REFERENCE,
-                       f"{finding.kind} without a reference to an original", finding)
+            return _unmatched(policy, unmatched_action(policy, finding.kind), Cause.RECIPIENTS_UNMATCHED,
+                              f"no recorded mail to the original's recipient(s) "
+                              f"({len(finding.recipients_of_original)} checked)", finding, recipients, relay)
+        return _unmatched(policy, no_reference_action(policy, finding.kind), Cause.NO_REFERENCE,
+                          f"{finding.kind} without a reference to an original", finding, recipients, relay)
     if not recipients:
-        return _finish(policy, unmatched_action(policy, finding.kind), Cause.NO_RECIPIENTS,
-                       "no recipients", finding)
+        return _unmatched(policy, unmatched_action(policy, finding.kind), Cause.NO_RECIPIENTS,
+                          "no recipients", finding, recipients, relay)
     chosen: list[Match] = []
     exhausted = False
     for rcpt in recipients:
@@ -329,4 +377,5 @@ def decide(
         cause, reason = Cause.PARTIAL, "not every recipient sent the original"
     else:
         cause, reason = Cause.UNMATCHED, f"no reference is in the ledger ({len(finding.references)} checked)"
-    return _finish(policy, unmatched_action(policy, finding.kind), cause, reason, finding)
+    return _unmatched(policy, unmatched_action(policy, finding.kind), cause, reason, finding,
+                      recipients, relay)

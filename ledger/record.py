@@ -28,6 +28,9 @@ class SentMessage:
     recipients: list[str] = field(default_factory=list)
     message_id: str | None = None
     from_header: str | None = None
+    # The delimiters of a Postfix XVERP request (MAIL FROM ... XVERP[=+=]): the MTA then
+    # sends each recipient's copy with its own envelope sender (addresses.verp).
+    verp: str | None = None
 
     def sender_addresses(self) -> list[str]:
         """Every address a bounce or autoreply of this message may be sent to.
@@ -42,6 +45,15 @@ class SentMessage:
             if addr not in found:
                 found.append(addr)
         return found
+
+    def verp_senders(self) -> list[tuple[str, str]]:
+        """(VERP envelope sender, its recipient) for each recipient of an XVERP message
+        (at most MAX_PAIRS): a bounce of recipient r's copy goes to r's own sender address."""
+        if not self.verp or not addresses.normalise(self.mail_from):
+            return []
+        recipients = list(dict.fromkeys(addresses.normalise(r) for r in self.recipients))
+        return [(addresses.verp(self.mail_from, rcpt, self.verp), rcpt) for rcpt in recipients[:MAX_PAIRS]
+                if rcpt]
 
 
 # A message to more recipients than this records pairs for the first ones only:
@@ -81,21 +93,25 @@ class Recorder:
             return RecordResult(None, (), "null sender: our own notification, not recorded")
         normalised = msgid.normalise(sent.message_id)
         senders = sent.sender_addresses()
+        verp = sent.verp_senders()
         if not normalised:
             return RecordResult(None, (), "no usable Message-ID (envelope pairs only)",
-                                self.pairs(sent, senders))
-        entries = tuple(self.hasher.message(normalised, s) for s in senders)
-        return RecordResult(normalised, entries, f"recorded for {len(senders)} sender address(es)",
-                            self.pairs(sent, senders))
+                                self.pairs(sent, senders, verp))
+        everyone = senders + [address for address, _ in verp if address not in senders]
+        entries = tuple(self.hasher.message(normalised, s) for s in everyone)
+        return RecordResult(normalised, entries, f"recorded for {len(everyone)} sender address(es)",
+                            self.pairs(sent, senders, verp))
 
-    def pairs(self, sent: SentMessage, senders: list[str]) -> tuple[EntryHash, ...]:
-        """One (sender, recipient) entry per sender address and recipient (the envelope check)."""
+    def pairs(self, sent: SentMessage, senders: list[str],
+              verp: list[tuple[str, str]] | None = None) -> tuple[EntryHash, ...]:
+        """One (sender, recipient) entry per sender address and recipient (the envelope check);
+        a VERP sender is paired with its own recipient only."""
         recipients = list(dict.fromkeys(addresses.normalise(r) for r in sent.recipients))
-        return tuple(dict.fromkeys(
-            self.hasher.pair(sender, rcpt)
-            for rcpt in recipients[:MAX_PAIRS] if rcpt
-            for sender in senders
-        ))
+        return tuple(dict.fromkeys([
+            *(self.hasher.pair(sender, rcpt)
+              for rcpt in recipients[:MAX_PAIRS] if rcpt for sender in senders),
+            *(self.hasher.pair(sender, rcpt) for sender, rcpt in verp or ()),
+        ]))
 
     def record(self, sent: SentMessage, extra: Callable[[Pipeline], object] | None = None,
                day: int | None = None, recipients: int | None = None) -> RecordResult:

@@ -20,6 +20,7 @@ from redis.client import Pipeline
 from ledger import addresses
 from ledger.check import Candidate, Cut, Envelope, Finding, Limits, examine, parse, screen
 from ledger.check.patterns import bounce_subject
+from ledger.check.relays import trusted_relay
 from ledger.check.stream import DEFAULT_CAP, Scanner
 from ledger.config import Config
 from ledger.decide import (
@@ -36,6 +37,7 @@ from ledger.decide import (
     per_recipient,
     unreachable,
 )
+from ledger.exceptions import RecipientExceptions, RelayList
 from ledger.hashing import MESSAGE, PAIR, EntryHash, Hasher
 from ledger.spool import Spool
 from ledger.store import CLAIMED, GONE, Ledger, LedgerUnavailable, Match
@@ -52,6 +54,9 @@ def policy_from(cfg: Config) -> Policy:
         matches_per_recipient=cfg.ledger.matches_per_recipient,
         reject_text=cfg.inbound.reject_text,
         tempfail_text=cfg.inbound.tempfail_text,
+        exception_recipients=RecipientExceptions.parse(cfg.inbound.exceptions.recipients),
+        trusted_relays=RelayList.parse(cfg.inbound.exceptions.trusted_relays),
+        relay_action=cfg.inbound.exceptions.relay_action,
     )
 
 
@@ -139,13 +144,15 @@ class Inspector:
         finding = examine(parsed) or Finding("unknown", (), form=False, detector="screen", cut=parsed.cut)
         if not finding.references and finding.cut in _SCANNABLE:
             finding = self._scanned(finding, raw, scanner, parsed.own_id)
-        decision = self._decide(envelope, finding, claim)
+        # [inbound.exceptions] trusted_relays: read the returned Received chain only when some are set.
+        relay = trusted_relay(parsed, self.policy.trusted_relays)
+        decision = self._decide(envelope, finding, claim, relay)
         if heuristic_only(candidate.strong, envelope.null_sender, finding,
                           bounce_subject(parsed.decoded_header("Subject"))):
             return ordinary_again(decision)
         return decision
 
-    def _decide(self, envelope: Envelope, finding: Finding, claim: bool) -> Decision:
+    def _decide(self, envelope: Envelope, finding: Finding, claim: bool, relay: bool = False) -> Decision:
         """Look the finding's references (or original recipients) up and decide."""
         recipients = [addresses.normalise(r) for r in envelope.recipients]
         wanted: dict[EntryHash, str] = {}
@@ -161,7 +168,7 @@ class Inspector:
             for other in finding.recipients_of_original:
                 wanted_pairs[self.hasher.pair(rcpt, other)] = (rcpt, other)
         if not wanted and not wanted_pairs:
-            return decide(self.policy, finding, recipients, {})
+            return decide(self.policy, finding, recipients, {}, relay=relay)
         try:
             hits = self.ledger.find_kinds({MESSAGE: list(wanted), PAIR: list(wanted_pairs)})
         except LedgerUnavailable as exc:
@@ -173,11 +180,11 @@ class Inspector:
         for entry in hits.get(PAIR, {}):
             rcpt, other = wanted_pairs[entry]
             pairs.setdefault(rcpt, []).append(other)
-        decision = decide(self.policy, finding, recipients, found, pairs, via)
+        decision = decide(self.policy, finding, recipients, found, pairs, via, relay)
         if decision.action == REJECT and decision.cause in LEDGER_DEPENDENT and self._catching_up():
             return catching_up(self.policy, finding)
         if claim and decision.matches:
-            return self._claim(decision, finding, recipients, pairs, via)
+            return self._claim(decision, finding, recipients, pairs, via, relay)
         return decision
 
     def _catching_up(self) -> bool:
@@ -190,7 +197,7 @@ class Inspector:
             return True  # cannot tell: a 451 costs a retry, a wrong 550 costs a bounce
 
     def _claim(self, decision: Decision, finding: Finding, recipients: list[str],
-               pairs: dict[str, list[str]], via: dict[EntryHash, str]) -> Decision:
+               pairs: dict[str, list[str]], via: dict[EntryHash, str], relay: bool = False) -> Decision:
         """Take the accepted bounce's units of budget; a lost race turns the accept into a refusal."""
         matches = decision.matches
         token = uuid.uuid4().hex  # a retry of this claim (the reply was lost) counts once
@@ -212,7 +219,7 @@ class Inspector:
             except LedgerUnavailable as exc:
                 log.warning("could not give back %d count(s): %s", len(taken), exc)
         if any(r == GONE for r in results):  # expired between lookup and claim
-            return decide(self.policy, finding, recipients, {}, pairs)
+            return decide(self.policy, finding, recipients, {}, pairs, relay=relay)
         return budget_spent(self.policy, finding)
 
     def _queue_counts(self, pipe: Pipeline, matches: tuple[Match, ...], token: str) -> None:

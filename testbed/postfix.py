@@ -150,7 +150,9 @@ class PrivatePostfix:
               f"-o smtpd_milters={self.inbound_milter} -o syslog_name=postfix/mx")
         sub = (f"127.0.0.1:{self.submission_port}/inet=127.0.0.1:{self.submission_port} inet n - n "
                f"- - smtpd -o smtpd_milters={self.outbound_milter} "
-               f"-o syslog_name=postfix/submission")
+               f"-o syslog_name=postfix/submission "
+               # a list server may ask for VERP senders (MAIL FROM ... XVERP): tests/test_verp.py
+               f"-o smtpd_authorized_verp_clients=127.0.0.0/8")
         services = [mx, sub]
         if self.plain_port:
             services.append(f"127.0.0.1:{self.plain_port}/inet=127.0.0.1:{self.plain_port} inet n - n "

@@ -63,7 +63,8 @@ def test_the_document_tables_are_complete() -> None:
     assert set(DOC_NO_REFERENCE.values()) <= {"reject", "tag", "accept"}
     assert set(DOC_UNMATCHED.values()) <= {"reject", "tag", "accept"}
     assert set(DOC_SETTINGS) == {"inbound.unmatched_action", "inbound.unreachable_action",
-                                 "ledger.matches_per_recipient", "ledger.lifetime_days"}
+                                 "ledger.matches_per_recipient", "ledger.lifetime_days",
+                                 "inbound.exceptions.relay_action"}
     # the sentences around the tables say the same
     assert DOC_EXCEPTIONS == {"arf": "tag"} and "only\n`arf` has an exception" in TEXT
 
@@ -76,6 +77,8 @@ def test_the_config_defaults_are_the_documented_ones() -> None:
     assert inbound.unreachable_action == DOC_SETTINGS["inbound.unreachable_action"]
     assert str(ledger.matches_per_recipient) == DOC_SETTINGS["ledger.matches_per_recipient"]
     assert str(ledger.lifetime_days) == DOC_SETTINGS["ledger.lifetime_days"]
+    assert inbound.exceptions.relay_action == DOC_SETTINGS["inbound.exceptions.relay_action"]
+    assert inbound.exceptions.recipients == () and inbound.exceptions.trusted_relays == ()
     cfg = load_config(None, require_secret=False)  # no file at all: the same
     assert cfg.inbound.no_reference.as_dict() == DOC_NO_REFERENCE
     assert cfg.inbound.unmatched.as_dict() == DOC_EXCEPTIONS
@@ -87,6 +90,8 @@ def test_the_decision_policy_defaults_are_the_documented_ones() -> None:
     assert policy.unmatched_action == DOC_SETTINGS["inbound.unmatched_action"]
     assert policy.unreachable_action == DOC_SETTINGS["inbound.unreachable_action"]
     assert str(policy.matches_per_recipient) == DOC_SETTINGS["ledger.matches_per_recipient"]
+    assert policy.relay_action == DOC_SETTINGS["inbound.exceptions.relay_action"]
+    assert not policy.exception_recipients and not policy.trusted_relays
     for kind in DOC_NO_REFERENCE:
         assert decide.no_reference_action(policy, kind) == DOC_NO_REFERENCE[kind]
         assert decide.unmatched_action(policy, kind) == DOC_UNMATCHED[kind]
@@ -102,6 +107,9 @@ def test_the_sample_config_states_the_documented_defaults() -> None:
     assert raw["inbound"]["unreachable_action"] == DOC_SETTINGS["inbound.unreachable_action"]
     assert str(raw["ledger"]["matches_per_recipient"]) == DOC_SETTINGS["ledger.matches_per_recipient"]
     assert str(raw["ledger"]["lifetime_days"]) == DOC_SETTINGS["ledger.lifetime_days"]
+    exceptions = raw["inbound"]["exceptions"]
+    assert exceptions == {"recipients": [], "trusted_relays": [],
+                          "relay_action": DOC_SETTINGS["inbound.exceptions.relay_action"]}
     cfg = load_config(str(SAMPLE), require_secret=False)
     assert cfg.inbound.no_reference.as_dict() == DOC_NO_REFERENCE
     assert {k: cfg.inbound.unmatched.as_dict().get(k) or cfg.inbound.unmatched_action
@@ -116,7 +124,7 @@ def test_the_corpus_expectations_come_from_the_documented_defaults() -> None:
 def test_the_documented_budget_and_steps_match_the_code() -> None:
     assert "max(1, recorded recipients) x ledger.matches_per_recipient" in TEXT
     steps = re.findall(r"^(\d)\. ", TEXT, re.M)
-    assert steps == ["0", "1", "2", "3", "4", "5"]
+    assert steps == ["0", "1", "2", "3", "4", "5", "6"]
     docstring = decide.__doc__ or ""
     assert "docs/policy.md" in docstring
     assert re.findall(r"^(\d)\. ", docstring, re.M) == steps

@@ -87,4 +87,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{d['day']}  {d['recorded']:>8} {d['candidates']:>10} {d['matched']:>7} "
               f"{d['unmatched']:>9} {d['failed']:>6} {d['rejected']:>8} {d['tempfailed']:>10} "
               f"{d['tagged']:>6}  {causes}")
+    used = [d for d in stats["days"] if any(d["exceptions"].values())]
+    if used:
+        print("\nexceptions used ([inbound.exceptions])")
+        for d in used:
+            print(f"{d['day']}  " + "; ".join(f"{c}: {n}" for c, n in d["exceptions"].items()))
     return 0

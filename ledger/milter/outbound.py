@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import Milter
 
-from ledger import msgid
+from ledger import addresses, msgid
 from ledger.observe import Observer
 from ledger.observe.observer import ERROR, FAILED, RECORDED, SKIPPED, SPOOLED
 from ledger.record import Recorder, SentMessage, SpoolFailed
@@ -49,7 +49,9 @@ class OutboundMilter(Milter.Base):
 
     @Milter.noreply
     def envfrom(self, mail_from: str, *params: str) -> int:
-        self.sent = SentMessage(mail_from=mail_from)
+        # XVERP (Postfix): each recipient's copy leaves with its own VERP sender, and its
+        # bounce comes back to that address; record the message for each of them too.
+        self.sent = SentMessage(mail_from=mail_from, verp=addresses.xverp_delimiters(params))
         return Milter.CONTINUE
 
     @Milter.noreply

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import redis
 from redis.client import Pipeline
 
-from ledger.decide import Decision
+from ledger.decide import EXCEPTION_CAUSES, Decision
 from ledger.observe.classify import cause, failed, outcome
 from ledger.observe.timefmt import day_date
 from ledger.store import SECONDS_PER_DAY
@@ -112,6 +112,8 @@ class DayCounters:
             "tempfailed": actions.get("tempfail", 0),
             "kinds": self.grouped("kind:"),
             "causes": dict(list(causes.items())[:top_causes]),
+            # How often [inbound.exceptions] softened an answer, always shown (not only in the top).
+            "exceptions": {str(c): causes.get(str(c), 0) for c in EXCEPTION_CAUSES},
         }
 
 
