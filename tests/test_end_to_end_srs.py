@@ -20,11 +20,13 @@ from pathlib import Path
 
 import pytest
 
+from ledger.store import connect
 from testbed import PrivateSite
 from testbed.postfix import SITE_DOMAIN
 from testbed.postsrsd import PrivatePostsrsd
 from tests.conftest import SECRET
-from tests.test_end_to_end import strip_sink_headers, submit, wait_for_file
+from tests.test_end_to_end import strip_sink_headers, submit, wait_for_file, wait_until
+from tests.test_nothing_in_clear import dump
 
 pytestmark = pytest.mark.postfix
 
@@ -83,3 +85,13 @@ def test_a_real_dsn_to_a_postsrsd_address_is_accepted_and_to_a_tampered_one_refu
     assert refused.value.smtp_error.startswith(b"5.7.1 Backscatter refused")
     log = site.inbound.log_text()
     assert "cause=srs_forged" in log and "cause=srs " in log
+    # Redis (counters, decision log) holds the causes, and nothing of the decoded original
+    client = connect(site.redis.url)
+    try:
+        wait_until(lambda: b"cause:srs forged" in dump(client), "the refusal's counters")
+        stored = dump(client)
+        assert b"cause:srs" in stored
+        for clear in (address, tampered, "remote.example", "=bob"):
+            assert clear.lower().encode() not in stored.lower(), clear
+    finally:
+        client.close()
