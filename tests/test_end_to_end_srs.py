@@ -11,9 +11,12 @@ the same DSN to a tampered SRS address is refused with 550 during SMTP.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import smtplib
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,3 +98,8 @@ def test_a_real_dsn_to_a_postsrsd_address_is_accepted_and_to_a_tampered_one_refu
             assert clear.lower().encode() not in stored.lower(), clear
     finally:
         client.close()
+    stats = subprocess.run([sys.executable, "-m", "ledger", "stats", "--json", "--config",
+                            str(site.config)], capture_output=True, text=True, timeout=60)
+    assert stats.returncode == 0, stats.stderr
+    causes = json.loads(stats.stdout)["days"][0]["causes"]
+    assert causes["srs"] == 1 and causes["srs forged"] == 1
