@@ -193,3 +193,16 @@ def test_decide_refuses_an_invalid_srs_address_like_an_unmatched_bounce(
     assert srs(Policy(unmatched_action=TAG), DSN, verdicts).outcome == TAG
     # a heuristic alone is tagged, never refused
     assert srs(POLICY, Finding("unknown", (), form=False), verdicts).outcome == TAG
+
+
+def test_a_cut_reading_neither_spoils_a_valid_srs_address_nor_lets_our_fault_refuse() -> None:
+    """The address alone proves the bounce ours; but a refusal with our side's cut is a 451."""
+    from ledger.check import Cut
+
+    valid = [SrsVerdict(SrsStatus.VALID, "ok", 0)]
+    forged = [SrsVerdict(SrsStatus.FORGED, "why")]
+    for cut in Cut:
+        finding = Finding("dsn", (), form=True, cut=cut)
+        assert srs(POLICY, finding, valid).cause == Cause.SRS
+        refusal = srs(POLICY, finding, forged)
+        assert refusal.outcome == ("tempfail" if cut.ours else REJECT)

@@ -22,6 +22,7 @@ import pytest
 from ledger.check import Envelope
 from ledger.config import load_config
 from ledger.decide import ACCEPT, REJECT, Cause
+from ledger.record import Recorder, SentMessage
 from ledger.services import inspector_for
 from ledger.store import Ledger
 from ledger.verdict import Inspector
@@ -159,3 +160,14 @@ def test_a_bounce_to_an_srs_and_an_ordinary_recipient_needs_both(
     decision = inspector.inspect(Envelope("", [address, "alice@example.test"]),
                                  messages.dsn(original))
     assert (decision.action, decision.cause) == (REJECT, Cause.UNMATCHED)
+
+
+def test_with_its_other_recipient_matched_the_bounce_is_accepted(
+        inspector: Inspector, postsrsd: PrivatePostsrsd, recorder: Recorder) -> None:
+    recorder.record(SentMessage(mail_from="alice@example.test", recipients=["bob@example.com"],
+                                message_id="<sent-by-alice-3@example.test>"))
+    address = postsrsd.forward("bob@remote.example")
+    original = messages.original(message_id="<sent-by-alice-3@example.test>")
+    decision = inspector.inspect(Envelope("", [address, "alice@example.test"]),
+                                 messages.dsn(original))
+    assert (decision.action, decision.cause, decision.matched) == (ACCEPT, Cause.MATCHED, True)
