@@ -465,6 +465,7 @@ def load_config(
     secret_file: str | None = None,
     require_secret: bool = True,
     exposed_secret_ok: bool = False,
+    read_srs: bool = True,
 ) -> Config:
     """Load and validate the configuration.
 
@@ -479,6 +480,9 @@ def load_config(
     command that reads the secret stops there. Only ``doctor`` passes
     ``exposed_secret_ok`` (with ``require_secret=False``), to go on checking
     the rest and report the file as its own check.
+
+    ``[srs] secret_file`` is read with the same tolerance; ``read_srs=False``
+    leaves it unread (``doctor`` checks it on its own).
     """
     path = config_path(path)
     raw: dict[str, Any] = {}
@@ -545,7 +549,7 @@ def load_config(
     if redis_url:
         cfg = cfg.with_redis_url(redis_url)
     _validate(cfg)
-    if cfg.srs.secret_file:
+    if cfg.srs.secret_file and read_srs:
         cfg = replace(cfg, srs_secrets=_srs_secrets(cfg.srs.secret_file, require_secret,
                                                     exposed_secret_ok))
     return cfg

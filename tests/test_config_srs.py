@@ -12,10 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
 from ledger.config import ConfigError, SecretFileExposed, load_config
 from ledger.services import srs_checker_for
 from ledger.srs import SrsStatus
+from testbed import RedisServer
+from tests.test_doctor import run_doctor, write_setup
 
 BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 SECRET_LINE = '[secret]\nvalue = "config-test-secret-0123456789"\n\n'
@@ -122,3 +125,30 @@ def test_check_judges_a_bounce_to_an_srs_address(tmp_path: Path) -> None:
     assert '"cause": "srs"' in outputs[0] and '"outcome": "accept"' in outputs[0]
     assert '"cause": "srs forged"' in outputs[1] and '"outcome": "reject"' in outputs[1]
     assert "remote.example" not in outputs[0] + outputs[1]  # the reason names no address
+
+
+def test_doctor_checks_the_srs_secret_file_on_its_own(
+        tmp_path: Path, redis_server: RedisServer, redis_client: redis.Redis,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    results = {}
+    for name, content, mode in (("good", b"one\ntwo\n", 0o640), ("exposed", b"one\n", 0o644),
+                                ("missing", None, 0o600)):
+        directory = tmp_path / name
+        directory.mkdir()
+        path = directory / "postsrsd.secret" if content is None else srs_file(directory, content, mode)
+        cfg = write_setup(directory, redis_server.url, extra=f'\n[srs]\nsecret_file = "{path}"\n')
+        code, result = run_doctor(cfg, capsys)
+        results[name] = (code, by_name_json(result), path)
+    code, checks, path = results["good"]
+    assert code == 0 and checks["srs"]["status"] == "OK" and "2 secret(s)" in checks["srs"]["reason"]
+    assert checks["secret"]["status"] == "OK"  # the site secret's check is not the SRS file's
+    code, checks, path = results["exposed"]
+    assert code == 1 and checks["srs"]["status"] == "FAIL" and checks["secret"]["status"] == "OK"
+    assert checks["srs"]["reason"] == (f"srs.secret_file: {path} is readable by others (mode 0644); "
+                                       f"run: chmod 640 {path}")
+    code, checks, path = results["missing"]
+    assert code == 1 and checks["srs"]["reason"].endswith("No such file or directory")
+
+
+def by_name_json(result: dict[str, object]) -> dict[str, dict[str, str]]:
+    return {c["check"]: c for c in result["checks"]}  # type: ignore[attr-defined]
