@@ -209,6 +209,21 @@ class BackfillSettings:
 
 
 @dataclass(frozen=True)
+class SrsSettings:
+    """Bounces of mail forwarded with SRS (ledger/srs.py); off while secret_file is empty.
+
+    The defaults are postsrsd's: a 4-character hash, 21 days of validity, ``=``.
+    """
+
+    # postsrsd's secret file: one secret a line, the first signs, all verify.
+    secret_file: str = ""
+    max_age_days: int = 21
+    separator: str = "="
+    hash_length: int = 4
+    hash_min: int = 4
+
+
+@dataclass(frozen=True)
 class Config:
     secret: bytes = field(repr=False, default=b"")
     redis: RedisSettings = RedisSettings()
@@ -218,6 +233,10 @@ class Config:
     observe: ObserveSettings = ObserveSettings()
     metrics: MetricsSettings = MetricsSettings()
     backfill: BackfillSettings = BackfillSettings()
+    srs: SrsSettings = SrsSettings()
+    # The SRS secrets read from srs.secret_file (empty: SRS off, or unread by a command
+    # that needs no secret).
+    srs_secrets: tuple[bytes, ...] = field(repr=False, default=())
     source: str = "<defaults>"
 
     def with_redis_url(self, url: str) -> Config:
@@ -356,6 +375,18 @@ def _validate(cfg: Config) -> None:
         if not value.startswith(("unix:", "inet:", "inet6:", "local:")):
             raise ConfigError(f"{name}: expected unix:PATH or inet:PORT@HOST, got {value!r}")
     _validate_observe(cfg)
+    _validate_srs(cfg.srs)
+
+
+def _validate_srs(settings: SrsSettings) -> None:
+    if settings.separator not in ("=", "+", "-"):
+        raise ConfigError(f"srs.separator: must be one of =, +, -, got {settings.separator!r}")
+    if not 1 <= settings.max_age_days <= 1000:  # the day stamp wraps after 1024 days
+        raise ConfigError("srs.max_age_days: must be between 1 and 1000")
+    if not 1 <= settings.hash_length <= 27:  # base64 of a 20-byte HMAC-SHA1: 27 characters
+        raise ConfigError("srs.hash_length: must be between 1 and 27")
+    if not 1 <= settings.hash_min <= settings.hash_length:
+        raise ConfigError("srs.hash_min: must be between 1 and srs.hash_length")
 
 
 def _validate_exceptions(settings: ExceptionSettings) -> None:
@@ -467,6 +498,7 @@ def load_config(
     secret_file: str | None = None,
     require_secret: bool = True,
     exposed_secret_ok: bool = False,
+    read_srs: bool = True,
 ) -> Config:
     """Load and validate the configuration.
 
@@ -481,6 +513,9 @@ def load_config(
     command that reads the secret stops there. Only ``doctor`` passes
     ``exposed_secret_ok`` (with ``require_secret=False``), to go on checking
     the rest and report the file as its own check.
+
+    ``[srs] secret_file`` is read with the same tolerance; ``read_srs=False``
+    leaves it unread (``doctor`` checks it on its own).
     """
     path = config_path(path)
     raw: dict[str, Any] = {}
@@ -496,7 +531,7 @@ def load_config(
         source = path
     for key in raw:
         if key not in ("secret", "redis", "ledger", "outbound", "inbound", "observe", "metrics",
-                       "backfill"):
+                       "backfill", "srs"):
             raise ConfigError(f"{key}: unknown section")
 
     secret_section = _section(raw, "secret")
@@ -541,9 +576,48 @@ def load_config(
         observe=_build(ObserveSettings, "observe", _section(raw, "observe")),
         metrics=_build(MetricsSettings, "metrics", _section(raw, "metrics")),
         backfill=_build(BackfillSettings, "backfill", _section(raw, "backfill")),
+        srs=_build(SrsSettings, "srs", _section(raw, "srs")),
         source=source,
     )
     if redis_url:
         cfg = cfg.with_redis_url(redis_url)
     _validate(cfg)
+    if cfg.srs.secret_file and read_srs:
+        cfg = replace(cfg, srs_secrets=_srs_secrets(cfg.srs.secret_file, require_secret,
+                                                    exposed_secret_ok))
     return cfg
+
+
+def read_srs_secrets(path: str) -> tuple[bytes, ...]:
+    """postsrsd's secret file: one secret a line (CR/LF stripped, empty lines skipped).
+
+    Refused like the site secret when others may read or write it: whoever
+    reads it can sign SRS addresses that this filter then accepts.
+    """
+    key = "srs.secret_file"
+    try:
+        with open(path, "rb") as fh:
+            mode = os.fstat(fh.fileno()).st_mode
+            data = fh.read()
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror}") from None
+    exposure = secret_file_exposure(path, mode)
+    if exposure is not None:
+        raise SecretFileExposed(f"{key}: {exposure}")
+    secrets = tuple(line.strip(b"\r") for line in data.split(b"\n") if line.strip(b"\r"))
+    if not secrets:
+        raise ConfigError(f"{key}: {path} holds no secret (one per line)")
+    return secrets
+
+
+def _srs_secrets(path: str, require_secret: bool, exposed_secret_ok: bool) -> tuple[bytes, ...]:
+    """The SRS secrets, with the same tolerance as the site secret's file (see load_config)."""
+    try:
+        return read_srs_secrets(path)
+    except SecretFileExposed:
+        if require_secret or not exposed_secret_ok:
+            raise
+    except ConfigError:
+        if require_secret:
+            raise
+    return ()

@@ -4,6 +4,11 @@ Pure logic, no I/O: every branch is a unit test. The rules, in the order of
 docs/policy.md, which also states the defaults (R = the envelope recipients,
 our users):
 
+S. with SRS configured, an envelope recipient that looks like an SRS
+   address decides by itself (:func:`srs`): not valid -> the unmatched
+   action (cause ``srs forged``/``srs expired``/``srs malformed``); every
+   such recipient valid -> accept (``srs``), and the other recipients, if
+   any, are decided by the steps below;
 0. a reading cut short (``Finding.cut``) before any reference was found:
    by a read limit the sender controls (byte cap, MIME part or depth limit)
    -> the unmatched action of its kind, never a tag by ``no_reference`` and
@@ -42,6 +47,7 @@ from ledger.check.detectors.base import Finding
 from ledger.config import ExceptionSettings, NoReferenceSettings, UnmatchedSettings
 from ledger.exceptions import RecipientExceptions, RelayList
 from ledger.hashing import EntryHash
+from ledger.srs import SrsStatus, SrsVerdict
 from ledger.store import Match
 
 ACCEPT = "accept"
@@ -72,6 +78,10 @@ class Cause(StrEnum):
     CHECK_UNFINISHED = "check unfinished"  # the time budget ran out, or a detector failed: our side
     EXCEPTION_RECIPIENT = "exception recipient"  # unmatched, to an [inbound.exceptions] recipient
     TRUSTED_RELAY = "trusted relay"       # unmatched, the original left through a trusted relay
+    SRS = "srs"                           # to a valid SRS address of ours: a bounce of forwarded mail
+    SRS_FORGED = "srs forged"             # to an SRS address whose hash is not ours
+    SRS_EXPIRED = "srs expired"           # to an SRS address of ours older than srs.max_age_days
+    SRS_MALFORMED = "srs malformed"       # to an address that starts like SRS and cannot be read
 
 
 # Causes that are our side's fault, not the message's: never a 550.
@@ -317,6 +327,37 @@ def _cut_short(policy: Policy, finding: Finding, recipients: Sequence[str],
     return _unmatched(policy, unmatched_action(policy, finding.kind), Cause.TRUNCATED,
                       f"the reading was cut ({finding.cut.value}) before any reference was found", finding,
                       recipients, relay)
+
+
+# An SRS recipient that is not valid -> the cause of its refusal.
+SRS_REFUSALS: dict[SrsStatus, Cause] = {
+    SrsStatus.FORGED: Cause.SRS_FORGED,
+    SrsStatus.EXPIRED: Cause.SRS_EXPIRED,
+    SrsStatus.MALFORMED: Cause.SRS_MALFORMED,
+}
+
+
+def srs(policy: Policy, finding: Finding, verdicts: Sequence[SrsVerdict]) -> Decision:
+    """Decide a candidate to SRS addresses (docs/policy.md, "Forwarded mail (SRS)").
+
+    ``verdicts`` are those of the envelope recipients that look like SRS
+    addresses. One that is not valid refuses the message like an unmatched
+    bounce (the unmatched action of its kind), with the cause naming why: it
+    was sent to a forwarding address we never wrote, or wrote too long ago.
+    Else every one is ours, and the bounce is of mail we forwarded: accepted
+    as matched, with nothing counted (the ledger never saw the forwarded mail).
+    The reasons name no address: the decoded original stays out of every log.
+    """
+    for verdict in verdicts:
+        cause = SRS_REFUSALS.get(verdict.status)
+        if cause is not None:
+            return _finish(policy, unmatched_action(policy, finding.kind), cause,
+                           f"{cause}: the recipient is not a valid SRS address of ours "
+                           f"({verdict.why})", finding)
+    oldest = max((v.age_days or 0 for v in verdicts), default=0)
+    return _finish(policy, ACCEPT, Cause.SRS,
+                   f"srs: a bounce of forwarded mail (SRS address of ours, {oldest} day(s) old)",
+                   finding, matched=True)
 
 
 def decide(

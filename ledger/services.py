@@ -6,6 +6,7 @@ from ledger.config import Config
 from ledger.hashing import Hasher
 from ledger.record import Recorder
 from ledger.spool import Spool
+from ledger.srs import SrsChecker
 from ledger.store import Ledger, client_for
 from ledger.verdict import Inspector, Later, limits_from, policy_from
 
@@ -35,4 +36,12 @@ def inspector_for(cfg: Config, ledger: Ledger | None = None, spool: Spool | None
                   later: Later | None = None) -> Inspector:
     """The inbound check; ``spool`` and ``later`` as for :class:`ledger.verdict.Inspector`."""
     return Inspector(ledger or open_ledger(cfg), hasher_for(cfg), policy_from(cfg), cfg.inbound.max_bytes,
-                     limits_from(cfg), cfg.inbound.scan_bytes, spool=spool, later=later)
+                     limits_from(cfg), cfg.inbound.scan_bytes, spool=spool, later=later,
+                     srs=srs_checker_for(cfg))
+
+
+def srs_checker_for(cfg: Config) -> SrsChecker | None:
+    """The SRS check of ``[srs]``; None while no SRS secret is configured (SRS off)."""
+    if not cfg.srs_secrets:
+        return None
+    return SrsChecker(cfg.srs_secrets, cfg.srs.max_age_days, cfg.srs.hash_length, cfg.srs.hash_min)

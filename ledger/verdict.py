@@ -11,6 +11,7 @@ runs the same scanner over them, so the same bytes get the same answer.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -35,11 +36,13 @@ from ledger.decide import (
     ordinary,
     ordinary_again,
     per_recipient,
+    srs,
     unreachable,
 )
 from ledger.exceptions import RecipientExceptions, RelayList
 from ledger.hashing import MESSAGE, PAIR, EntryHash, Hasher
 from ledger.spool import Spool
+from ledger.srs import SrsChecker
 from ledger.store import CLAIMED, GONE, Ledger, LedgerUnavailable, Match
 
 log = logging.getLogger("sender-ledger.inbound")
@@ -81,11 +84,13 @@ class Inspector:
     """Decide candidates. ``spool`` (this host's outbound spool, if any) and the
     drain's Redis flag turn a refusal that a not-yet-replayed record could
     overturn into a 451; ``later`` takes the bounce counts Redis could not
-    take at once, so a slow write never loses one."""
+    take at once, so a slow write never loses one; ``srs`` (the forwarder's
+    secrets, if configured) judges recipients that are SRS addresses."""
 
     def __init__(self, ledger: Ledger, hasher: Hasher, policy: Policy, max_bytes: int,
                  limits: Limits | None = None, scan_bytes: int = DEFAULT_CAP,
-                 spool: Spool | None = None, later: Later | None = None) -> None:
+                 spool: Spool | None = None, later: Later | None = None,
+                 srs: SrsChecker | None = None) -> None:
         self.ledger = ledger
         self.hasher = hasher
         self.policy = policy
@@ -95,6 +100,7 @@ class Inspector:
         self.limits = Limits(max_bytes, base.max_depth, base.max_parts, base.parse_seconds)
         self.spool = spool
         self.later = later
+        self.srs = srs
 
     def scanner(self) -> Scanner:
         """A stream scanner for one message, to be fed the raw message from its first byte."""
@@ -155,6 +161,20 @@ class Inspector:
     def _decide(self, envelope: Envelope, finding: Finding, claim: bool, relay: bool = False) -> Decision:
         """Look the finding's references (or original recipients) up and decide."""
         recipients = [addresses.normalise(r) for r in envelope.recipients]
+        if self.srs is not None:
+            now = time.time()
+            verdicts = {r: self.srs.check(r, now) for r in recipients}
+            judged = [v for v in verdicts.values() if v is not None]
+            if judged:
+                decision = srs(self.policy, finding, judged)
+                others = [r for r, v in verdicts.items() if v is None]
+                if not others or not decision.matched:
+                    return decision
+                recipients = others  # the SRS ones are ours: the rest decide as ever
+        return self._lookup(recipients, finding, claim)
+
+    def _lookup(self, recipients: list[str], finding: Finding, claim: bool) -> Decision:
+        """Decide by the ledger: references bound to each recipient, else recorded pairs."""
         wanted: dict[EntryHash, str] = {}
         via: dict[EntryHash, str] = {}  # which reference each entry stands for (weak ones have less budget)
         for rcpt in recipients:

@@ -5,7 +5,11 @@ Two smtpd listeners stand for the two sides of a real site:
 * ``submission_port`` with the outbound milter (mail the domain sends),
 * ``mx_port`` with the inbound milter (mail the domain receives),
 
-and ``non_smtpd_milters`` runs the outbound milter for ``sendmail(1)``.
+and ``non_smtpd_milters`` runs the outbound milter for ``sendmail(1)``. With
+``srs_table`` (a private postsrsd's forward table) a third listener,
+``forward_port``, stands for mail the site forwards: no milter, and its
+cleanup rewrites the envelope sender into an SRS address of the site, so the
+bounces of forwarded mail come back to SRS addresses.
 Mail to ``fail.test`` goes to a sink that refuses every recipient with 550,
 so Postfix's bounce daemon makes a real DSN; mail to the site's own domain
 goes to a capture sink that keeps every message as a file.
@@ -78,6 +82,8 @@ class PrivatePostfix:
         plain_port: int | None = None,
         floor_port: int | None = None,
         floor_milter: str = "",
+        forward_port: int | None = None,
+        srs_table: str = "",
     ) -> None:
         self.dir = workdir
         self.etc = workdir / "etc"
@@ -91,6 +97,8 @@ class PrivatePostfix:
         self.plain_port = plain_port  # a listener without milters, a benchmark's baseline
         self.floor_port = floor_port  # a listener with the no-op milter, a benchmark's floor
         self.floor_milter = floor_milter
+        self.forward_port = forward_port  # a forwarder's listener, senders SRS-rewritten
+        self.srs_table = srs_table
         self.started = False
 
     @property
@@ -160,6 +168,13 @@ class PrivatePostfix:
         if self.floor_port:
             services.append(f"127.0.0.1:{self.floor_port}/inet=127.0.0.1:{self.floor_port} inet n - n "
                             f"- - smtpd -o smtpd_milters={self.floor_milter} -o syslog_name=postfix/floor")
+        if self.forward_port:
+            services.append(f"127.0.0.1:{self.forward_port}/inet=127.0.0.1:{self.forward_port} inet n "
+                            f"- n - - smtpd -o smtpd_milters= -o cleanup_service_name=cleanup-srs "
+                            f"-o syslog_name=postfix/forwarder")
+            services.append(f"cleanup-srs/unix=cleanup-srs unix n - n - 0 cleanup "
+                            f"-o sender_canonical_maps={self.srs_table} "
+                            f"-o sender_canonical_classes=envelope_sender")
         for service in services:
             subprocess.run(["postconf", "-c", etc, "-M", service], check=True, capture_output=True)
 
@@ -168,7 +183,8 @@ class PrivatePostfix:
         self._run("postfix", "-c", str(self.etc), "check")
         self._run("postfix", "-c", str(self.etc), "start")
         self.started = True
-        ports = [p for p in (self.mx_port, self.submission_port, self.plain_port, self.floor_port) if p]
+        ports = [p for p in (self.mx_port, self.submission_port, self.plain_port, self.floor_port,
+                             self.forward_port) if p]
         try:
             wait_for(lambda: all(port_open(p) for p in ports), 20, "postfix listeners")
         except RuntimeError:

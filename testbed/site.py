@@ -43,6 +43,9 @@ class PrivateSite:
     redis_extra: str = ""
     sentinels: bool = False
     workers: int = 1  # worker processes of each milter
+    # A postsrsd forward table (testbed/postsrsd.py): Postfix gets a forwarder's listener
+    # (PrivatePostfix.forward_port) whose senders it rewrites into SRS addresses.
+    srs_table: str = ""
     started: list[_Stoppable] = field(default_factory=list)
 
     def _add(self, thing: _Stoppable) -> None:
@@ -92,6 +95,8 @@ class PrivateSite:
                 plain_port=free_port() if self.baseline_listener else None,
                 floor_port=free_port() if self.floor_listener else None,
                 floor_milter=floor_milter,
+                forward_port=free_port() if self.srs_table else None,
+                srs_table=self.srs_table,
                 inbound_milter=self.inbound.postfix_socket,
                 outbound_milter=self.outbound.postfix_socket,
                 capture_port=self.capture.port,

@@ -25,7 +25,7 @@ def test_sample_toml_loads_and_lists_every_key() -> None:
     text = (CONF / "sender-ledger.toml").read_text()
     defaults = load_config(None, require_secret=False)
     assert cfg.backfill.outbound_services == defaults.backfill.outbound_services
-    for section in ("redis", "ledger", "outbound", "inbound", "backfill"):
+    for section in ("redis", "ledger", "outbound", "inbound", "backfill", "srs"):
         for key, value in vars(getattr(cfg, section)).items():
             if is_dataclass(value):  # a nested table, e.g. [inbound.no_reference]
                 assert re.search(rf"^\[{section}\.{key}\]$", text, re.M), f"[{section}.{key}] missing"

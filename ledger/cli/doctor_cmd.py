@@ -32,6 +32,9 @@ def run(args: argparse.Namespace) -> int:
     checks.append(config_check)
     if cfg is not None:
         checks.append(doctor.check_secret(args.config, args.redis, args.secret_file))
+        srs_check = doctor.check_srs(cfg)
+        if srs_check is not None:
+            checks.append(srs_check)
         # Root can read anything: whether the milters' own user can is a check of its own, for
         # the config their units run with (for another file doctor cannot know who uses it).
         if config_path(args.config) == DEFAULT_CONFIG_PATH:

@@ -30,6 +30,7 @@ from ledger.config import (
     ConfigError,
     config_path,
     load_config,
+    read_srs_secrets,
     secret_file_exposure,
 )
 from ledger.store import REDIS_SETTINGS, Ledger
@@ -122,7 +123,7 @@ def _file_permissions(path: str, what: str) -> Check | None:
 
 def check_secret(config_path: str | None, redis_url: str | None, secret_file: str | None) -> Check:
     try:
-        cfg = load_config(config_path, redis_url=redis_url, secret_file=secret_file)
+        cfg = load_config(config_path, redis_url=redis_url, secret_file=secret_file, read_srs=False)
     except ConfigError as exc:
         return Check("secret", FAIL, str(exc))
     what, path = _secret_source(config_path, secret_file)
@@ -135,6 +136,19 @@ def check_secret(config_path: str | None, redis_url: str | None, secret_file: st
                      f"{MIN_SECRET_BYTES}, better {GOOD_SECRET_BYTES}: head -c 32 /dev/urandom | base64)")
     where = f" {path}" if path and not what.startswith("secret.value") else ""
     return Check("secret", OK, f"from {what}{where}: {len(cfg.secret)} bytes, not world-readable")
+
+
+def check_srs(cfg: Config) -> Check | None:
+    """``[srs] secret_file``: readable, private, at least one secret; None while SRS is off."""
+    path = cfg.srs.secret_file
+    if not path:
+        return None
+    try:
+        secrets = read_srs_secrets(path)
+    except ConfigError as exc:
+        return Check("srs", FAIL, str(exc))
+    return Check("srs", OK, f"{path}: {len(secrets)} secret(s), not world-readable; SRS addresses "
+                 f"valid for {cfg.srs.max_age_days} days")
 
 
 # -- Redis ------------------------------------------------------------------------------------
