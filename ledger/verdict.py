@@ -143,8 +143,7 @@ class Inspector:
         if headers_cut:
             parsed.mark_cut(Cut.BYTES)
         if candidate is None:
-            # str(): the compat32 parser returns Header objects for 8-bit header values
-            candidate = screen(envelope.mail_from, [(n, str(v)) for n, v in parsed.message.items()])
+            candidate = screen(envelope.mail_from, parsed.message.items())
         if candidate is None:
             return ordinary()
         finding = examine(parsed) or Finding("unknown", (), form=False, detector="screen", cut=parsed.cut)
@@ -171,9 +170,9 @@ class Inspector:
                 if not others or not decision.matched:
                     return decision
                 recipients = others  # the SRS ones are ours: the rest decide as ever
-        return self._lookup(recipients, finding, claim)
+        return self._lookup(recipients, finding, claim, relay)
 
-    def _lookup(self, recipients: list[str], finding: Finding, claim: bool) -> Decision:
+    def _lookup(self, recipients: list[str], finding: Finding, claim: bool, relay: bool) -> Decision:
         """Decide by the ledger: references bound to each recipient, else recorded pairs."""
         wanted: dict[EntryHash, str] = {}
         via: dict[EntryHash, str] = {}  # which reference each entry stands for (weak ones have less budget)
