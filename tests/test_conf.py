@@ -113,6 +113,21 @@ def test_doctor_finds_single_host_complete(applied: dict[str, Path]) -> None:
             "postfix non_smtpd_milters", "postfix milter_default_action"} <= set(result)
 
 
+@pytest.mark.parametrize("layout", ["single-host", "outbound-relay"])
+def test_the_snippets_unchroot_cleanup_for_sendmail_mail(applied: dict[str, Path], layout: str,
+                                                         tmp_path: Path) -> None:
+    """Debian chroots cleanup, which applies non_smtpd_milters: the snippets must set it to n,
+    and doctor must fail the main.cf part applied without it (sendmail(1) mail would wait, 4.7.1)."""
+    chroot = subprocess.run(["postconf", "-c", str(applied[layout]), "-F", "-h", "cleanup/unix/chroot"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert chroot == "n"
+    assert "postfix cleanup/unix chroot" not in statuses(applied[layout])
+    debian = tmp_path / "etc"
+    shutil.copytree(applied[layout], debian)
+    shutil.copy("/usr/share/postfix/master.cf.dist", debian / "master.cf")  # Debian's: cleanup chrooted
+    assert statuses(debian)["postfix cleanup/unix chroot"] == "FAIL"
+
+
 def test_doctor_finds_the_relay_records_everywhere(applied: dict[str, Path]) -> None:
     result = statuses(applied["outbound-relay"])
     assert result["postfix smtp/inet"] == "OK"
