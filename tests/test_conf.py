@@ -14,6 +14,7 @@ import redis
 from ledger.config import load_config
 from ledger.ops.postfix_conf import check_postfix
 from ledger.store import REDIS_SETTINGS
+from testbed.postfix import pristine_master_cf
 from testbed.procs import RedisServer, wait_for
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
@@ -66,7 +67,7 @@ def private_postfix(base: Path, layout: str) -> Path:
         (base / sub).mkdir(parents=True)
     shutil.chown(base / "data", "postfix")
     (etc / "main.cf").write_text("")
-    shutil.copy("/etc/postfix/master.cf", etc / "master.cf")
+    shutil.copy(pristine_master_cf(), etc / "master.cf")
     subprocess.run(["postconf", "-c", str(etc), "-e", f"queue_directory={base}/queue",
                     f"data_directory={base}/data", f"maillog_file={base}/maillog",
                     f"maillog_file_prefixes={base}", "compatibility_level=3.6", "alias_maps=",
@@ -124,7 +125,7 @@ def test_the_snippets_unchroot_cleanup_for_sendmail_mail(applied: dict[str, Path
     assert "postfix cleanup/unix chroot" not in statuses(applied[layout])
     debian = tmp_path / "etc"
     shutil.copytree(applied[layout], debian)
-    shutil.copy("/usr/share/postfix/master.cf.dist", debian / "master.cf")  # Debian's: cleanup chrooted
+    shutil.copy(pristine_master_cf(), debian / "master.cf")  # Debian's: cleanup chrooted
     assert statuses(debian)["postfix cleanup/unix chroot"] == "FAIL"
 
 

@@ -19,6 +19,7 @@ from ledger.cli import main
 from ledger.config import load_config
 from ledger.ops import init
 from ledger.ops.postfix_conf import check_postfix
+from testbed.postfix import pristine_master_cf
 from testbed.procs import RedisServer
 from tests.test_conf import private_postfix
 
@@ -55,7 +56,7 @@ def backups(etc: Path) -> list[str]:
 def test_init_applies_a_layout_with_backups_and_is_idempotent(
         tmp_path: Path, layout: str, redis_server: RedisServer, capsys: pytest.CaptureFixture[str]) -> None:
     etc = private_postfix(tmp_path / "pf", "single-host")  # then put back Debian's master.cf, no milters
-    (etc / "master.cf").write_bytes(Path("/usr/share/postfix/master.cf.dist").read_bytes())
+    (etc / "master.cf").write_bytes(pristine_master_cf().read_bytes())
     (etc / "main.cf").write_text("\n".join(line for line in (etc / "main.cf").read_text().splitlines()
                                            if "milter" not in line) + "\n")
     before = {name: (etc / name).read_bytes() for name in ("main.cf", "master.cf")}

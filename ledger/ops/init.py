@@ -182,11 +182,15 @@ def ensure_directory(path: Path, user: str | None) -> Step:
     """A directory of 0750 owned by the milters' user (the outbound spool)."""
     if path.is_dir():
         return Step(str(path), False)
-    path.mkdir(parents=True, mode=0o750)
-    if user is not None:
-        entry = pwd.getpwnam(user)
-        os.chown(path, entry.pw_uid, entry.pw_gid)
-    return Step(f"{path} (mode 0750{f' owner {user}' if user else ''})", True)
+    missing = [path, *(p for p in path.parents if not p.exists())]
+    for directory in reversed(missing):  # the parents it makes too (e.g. /var/lib/sender-ledger)
+        directory.mkdir(mode=0o750)
+        os.chmod(directory, 0o750)  # whatever the umask
+        if user is not None:
+            entry = pwd.getpwnam(user)
+            os.chown(directory, entry.pw_uid, entry.pw_gid)
+    return Step(f"{', '.join(str(d) for d in reversed(missing))} (mode 0750"
+                f"{f' owner {user}' if user else ''})", True)
 
 
 @dataclass(frozen=True)
