@@ -28,11 +28,19 @@ FAIL_DOMAIN = "fail.test"
 OTHER_DOMAIN = "elsewhere.test"
 
 
+def pristine_master_cf() -> Path:
+    """Debian's master.cf as the package ships it (/etc/postfix/master.cf where that is absent)."""
+    dist = Path("/usr/share/postfix/master.cf.dist")
+    return dist if dist.exists() else Path("/etc/postfix/master.cf")
+
+
 def make_instance_dirs(workdir: Path) -> Path:
     """Data, queue and config directories of a new private instance; returns the config directory.
 
-    main.cf starts empty (Postfix's defaults) and master.cf is the system's, so that
-    ``postconf -c`` edits a copy and /etc/postfix stays as it is.
+    main.cf starts empty (Postfix's defaults) and master.cf is Debian's pristine one, so that
+    ``postconf -c`` edits a copy and /etc/postfix stays as it is. Not /etc/postfix/master.cf:
+    an operator, or tests/test_deployment.py for a minute, may have added services to it (a
+    submission service on 587), which every private instance would then start too.
     """
     (workdir / "data").mkdir(parents=True)
     (workdir / "queue").mkdir()
@@ -40,8 +48,7 @@ def make_instance_dirs(workdir: Path) -> Path:
     etc.mkdir()
     shutil.chown(workdir / "data", "postfix")
     (etc / "main.cf").write_text("")
-    system = Path("/etc/postfix/master.cf")
-    shutil.copy(system if system.exists() else "/usr/share/postfix/master.cf.dist", etc / "master.cf")
+    shutil.copy(pristine_master_cf(), etc / "master.cf")
     return etc
 
 

@@ -14,6 +14,7 @@ import redis
 from ledger.config import load_config
 from ledger.ops.postfix_conf import check_postfix
 from ledger.store import REDIS_SETTINGS
+from testbed.postfix import pristine_master_cf
 from testbed.procs import RedisServer, wait_for
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
@@ -66,7 +67,7 @@ def private_postfix(base: Path, layout: str) -> Path:
         (base / sub).mkdir(parents=True)
     shutil.chown(base / "data", "postfix")
     (etc / "main.cf").write_text("")
-    shutil.copy("/etc/postfix/master.cf", etc / "master.cf")
+    shutil.copy(pristine_master_cf(), etc / "master.cf")
     subprocess.run(["postconf", "-c", str(etc), "-e", f"queue_directory={base}/queue",
                     f"data_directory={base}/data", f"maillog_file={base}/maillog",
                     f"maillog_file_prefixes={base}", "compatibility_level=3.6", "alias_maps=",
@@ -111,6 +112,21 @@ def test_doctor_finds_single_host_complete(applied: dict[str, Path]) -> None:
     assert result == {name: "OK" for name in result}
     assert {"postfix smtp/inet", "postfix submission/inet", "postfix submissions/inet",
             "postfix non_smtpd_milters", "postfix milter_default_action"} <= set(result)
+
+
+@pytest.mark.parametrize("layout", ["single-host", "outbound-relay"])
+def test_the_snippets_unchroot_cleanup_for_sendmail_mail(applied: dict[str, Path], layout: str,
+                                                         tmp_path: Path) -> None:
+    """Debian chroots cleanup, which applies non_smtpd_milters: the snippets must set it to n,
+    and doctor must fail the main.cf part applied without it (sendmail(1) mail would wait, 4.7.1)."""
+    chroot = subprocess.run(["postconf", "-c", str(applied[layout]), "-F", "-h", "cleanup/unix/chroot"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert chroot == "n"
+    assert "postfix cleanup/unix chroot" not in statuses(applied[layout])
+    debian = tmp_path / "etc"
+    shutil.copytree(applied[layout], debian)
+    shutil.copy(pristine_master_cf(), debian / "master.cf")  # Debian's: cleanup chrooted
+    assert statuses(debian)["postfix cleanup/unix chroot"] == "FAIL"
 
 
 def test_doctor_finds_the_relay_records_everywhere(applied: dict[str, Path]) -> None:

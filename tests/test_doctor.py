@@ -296,8 +296,10 @@ def test_cli_prints_settings_to_add_without_postfix(tmp_path: Path, redis_server
     assert main(["doctor", "--config", str(cfg)]) == 0
     out = capsys.readouterr().out
     assert "WARN  postfix" in out and "postconf not found" in out
-    assert f"smtpd_milters = unix:{tmp_path}/in.sock" in out
-    assert f"-o smtpd_milters=unix:{tmp_path}/out.sock" in out
+    assert f"postconf -e 'smtpd_milters = unix:{tmp_path}/in.sock'" in out
+    # copy-pasteable postconf commands, the chroot of cleanup (sendmail(1) mail) among them
+    assert f"postconf -P 'submission/inet/smtpd_milters = unix:{tmp_path}/out.sock'" in out
+    assert "postconf -F 'cleanup/unix/chroot = n'" in out
 
 
 def test_encoding_sample_ignores_other_keys_in_the_namespace(redis_client: redis.Redis, ledger: Ledger,
@@ -307,3 +309,34 @@ def test_encoding_sample_ignores_other_keys_in_the_namespace(redis_client: redis
     redis_client.set(f"{ledger.namespace}:{{0}}:stats:20000", 1)
     check = by_name(doctor.check_redis(ledger, 0.5))["redis encoding"]
     assert check.status == "OK" and "1 ledger keys sampled" in check.reason
+
+
+def cleanup(chroot: bool, **params: str) -> Service:
+    return Service("cleanup", "unix", chroot, "cleanup", dict(params))
+
+
+def test_a_chrooted_cleanup_cannot_reach_the_outbound_socket() -> None:
+    """non_smtpd_milters runs in cleanup: Debian chroots it, and sendmail(1) mail then waits (4.7.1)."""
+    main_cf = {"smtpd_milters": INBOUND, "non_smtpd_milters": OUTBOUND}
+    services = (smtpd("smtp"), smtpd("submission", smtpd_milters=OUTBOUND))
+    chrooted = statuses(settings(main_cf, *services, cleanup(True)))
+    assert chrooted["postfix cleanup/unix chroot"] == "FAIL"
+    cfg = load_config(None, require_secret=False)
+    reason = {c.name: c.reason for c in _judge(cfg, settings(main_cf, *services, cleanup(True)))[0]}
+    assert "sendmail(1)" in reason["postfix cleanup/unix chroot"]
+    assert "postconf -F 'cleanup/unix/chroot = n'" in reason["postfix cleanup/unix chroot"]
+    # not chrooted, or nothing for cleanup to reach, or a socket inside the queue directory: fine
+    assert set(statuses(settings(main_cf, *services, cleanup(False))).values()) == {"OK"}
+    no_milter = statuses(settings({"smtpd_milters": INBOUND}, smtpd("smtp"), cleanup(True)))
+    assert "postfix cleanup/unix chroot" not in no_milter
+    from dataclasses import replace
+
+    in_queue = "unix:/var/spool/postfix/sender-ledger/outbound.sock"
+    cfg = replace(cfg, outbound=replace(cfg.outbound, socket=in_queue))
+    relative = settings({"smtpd_milters": INBOUND, "non_smtpd_milters": "unix:sender-ledger/outbound.sock"},
+                        smtpd("smtp"), cleanup(True))
+    assert "postfix cleanup/unix chroot" not in {c.name for c in _judge(cfg, relative)[0]}
+    # a cleanup service's own -o non_smtpd_milters counts too
+    own = statuses(settings({"smtpd_milters": INBOUND}, smtpd("smtp"),
+                            cleanup(True, non_smtpd_milters=OUTBOUND)))
+    assert own["postfix cleanup/unix chroot"] == "FAIL"

@@ -282,6 +282,30 @@ def test_journal_input_from_stdin(config_file: Path, redis_client: redis.Redis, 
     assert recorded_today(redis_client) == 2
 
 
+def test_backfill_reads_the_journal(config_file: Path, ledger: Ledger, hasher: Hasher,
+                                    tmp_path: Path) -> None:
+    """Debian 12 logs Postfix to the journal only: backfill --journal takes journalctl -o json
+    output (a file, or stdin) and records by backfill's rules, as from a mail log."""
+    lines = (message_lines("F1F2F3F4F5", PLAIN, "<b1@example.test>", "b@example.test", ["r@y.test"])
+             + message_lines("G1G2G3G4G5", "postfix/smtpd", "<in2@elsewhere.test>", "z@elsewhere.test",
+                             ["b@example.test"]))
+    export = tmp_path / "journal.json"
+    export.write_bytes(b"not json\n" + b"".join(journal_entries(lines, 1)))
+    base = [sys.executable, "-m", "ledger", "backfill", "--config", str(config_file), "--service", PLAIN]
+    out = subprocess.run([*base, "--journal", "--json", str(export)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["recorded"] == 1 and report["unrecognised_lines"] == 1
+    assert in_ledger(ledger, hasher, "<b1@example.test>", "b@example.test")
+    assert not in_ledger(ledger, hasher, "<in2@elsewhere.test>", "z@elsewhere.test")
+    piped = subprocess.run([*base, "--journal", "--dry-run", "--json"], input=export.read_bytes(),
+                           capture_output=True, timeout=120)
+    assert piped.returncode == 0 and json.loads(piped.stdout)["recorded"] == 1
+    none = subprocess.run(base, capture_output=True, text=True, timeout=120)
+    assert none.returncode == 1 and "--journal" in none.stderr and "Traceback" not in none.stderr
+
+
 def test_follow_needs_files_or_journal(config_file: Path, tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "ledger", "follow", "--config", str(config_file),
                           "--state", str(tmp_path / "s")], capture_output=True, text=True)

@@ -20,6 +20,7 @@ from ledger.cli import (
     export_cmd,
     follow_cmd,
     import_cmd,
+    init_cmd,
     log_cmd,
     lookup_cmd,
     milter_cmd,
@@ -35,7 +36,7 @@ from ledger.store import LedgerUnavailable
 
 COMMANDS = (milter_cmd, record_cmd, check_cmd, lookup_cmd,
             stats_cmd, log_cmd, purge_cmd, export_cmd, import_cmd,
-            backfill_cmd, follow_cmd, replay_cmd, spool_cmd, doctor_cmd)
+            backfill_cmd, follow_cmd, replay_cmd, spool_cmd, doctor_cmd, init_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_postfix:
             postfix_checks, used, show = postfix_conf.check_postfix(cfg, args.postfix_config)
             if show:
-                suggestions = postfix_conf.suggested_settings(cfg)
+                suggestions = postfix_conf.suggested_settings(cfg, args.postfix_config)
         else:
             postfix_checks = []
         checks.extend(doctor.check_sockets(cfg, used))
@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         for c in checks:
             print(f"{c.status:<4}  {c.name:<{width}}  {c.reason}")
         if suggestions:
-            print("\nPostfix settings to add (see conf/postfix/ for the other layouts):")
+            print("\nPostfix settings for one host doing submission and MX (sender-ledger init "
+                  "--layout LAYOUT prints only the missing ones; conf/postfix/ has every layout):")
             for line in suggestions:
                 print(f"    {line}")
     return 1 if failed else 0

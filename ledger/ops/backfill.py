@@ -11,6 +11,10 @@ refused. Per queue id, the log lines of one message are joined::
 
 (the rules live in :mod:`ledger.ops.assemble`, shared with ``follow``).
 
+Debian 12 logs Postfix to the systemd journal only (no /var/log/mail.log without
+rsyslog): :meth:`Backfill.read_journal` takes ``journalctl -o json`` output instead
+(:mod:`ledger.ops.journal`, the parser ``follow --journal`` uses), with the same rules.
+
 A message is recorded on the UTC day its first line was logged, exactly as
 the outbound milter would have recorded it (same :class:`~ledger.record.Recorder`
 entries). Memory is bounded by the messages in flight, not by the log's size.
@@ -24,8 +28,10 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import IO
 
 from ledger.hashing import MESSAGE, PAIR, EntryHash
+from ledger.ops import journal
 from ledger.ops import postfix_log as plog
 from ledger.ops.assemble import MAX_PENDING, Assembler, Ready, Tally
 from ledger.record import Recorder
@@ -119,6 +125,29 @@ class Backfill:
         ordered = sorted(paths, key=plog.first_timestamp)
         for path in ordered:
             self._read_file(path)
+        self._assembler.finish()
+        self._writer.flush()
+        self.report.new_entries = self._writer.new
+        return self.report
+
+    def read_journal(self, streams: Iterable[tuple[str, IO[bytes]]]) -> Report:
+        """Read ``journalctl -o json`` output, one (name, stream) at a time, in the order given
+        (journalctl gives entries oldest first), then settle the rest."""
+        for name, stream in streams:
+            entry = FileReport(name)
+            self.report.files.append(entry)
+            counts = plog.LineCounts()
+            try:
+                for line in stream:
+                    parsed = journal.parse(line, counts)
+                    event = journal.event(parsed, counts) if parsed is not None else None
+                    if event is not None:
+                        self._assembler.apply(event)
+            except OSError as exc:
+                entry.error = f"{name}: read stopped after {counts.lines} lines: {exc}"
+            entry.lines = counts.lines
+            self.report.unrecognised_lines += counts.unrecognised
+            self.report.malformed_lines += counts.malformed
         self._assembler.finish()
         self._writer.flush()
         self.report.new_entries = self._writer.new

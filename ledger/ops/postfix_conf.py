@@ -4,8 +4,11 @@ What must hold (see conf/postfix/): the inbound milter on every port-25 smtpd
 and never on the submission path; the outbound milter on the submission
 services and in ``non_smtpd_milters`` and never on port 25 (there it would
 record received mail as sent, and a forger could whitelist his own bounces);
-``milter_default_action = tempfail``; and a chrooted smtpd cannot reach a unix
-socket outside the queue directory.
+``milter_default_action = tempfail``; and a chrooted daemon cannot reach a unix
+socket outside the queue directory: neither smtpd (``smtpd_milters``) nor cleanup,
+which is where Postfix applies ``non_smtpd_milters`` to sendmail(1) mail. Debian's
+master.cf chroots both; with cleanup chrooted every locally submitted message would
+stay in the queue with 4.7.1 (milter_default_action = tempfail).
 """
 
 from __future__ import annotations
@@ -122,23 +125,14 @@ def read_settings(postconf: str, config_dir: str | None) -> PostfixSettings:
     return PostfixSettings(main, list(services.values()))
 
 
-def suggested_settings(cfg: Config) -> list[str]:
-    """The lines to add for one host doing both submission and MX (conf/postfix/single-host)."""
-    inbound, outbound = postfix_socket(cfg.inbound.socket), postfix_socket(cfg.outbound.socket)
-    return [
-        "# main.cf",
-        f"smtpd_milters = {inbound}",
-        f"non_smtpd_milters = {outbound}",
-        "milter_default_action = tempfail",
-        "milter_protocol = 6",
-        "# master.cf (chroot n: a chrooted smtpd cannot reach /run)",
-        "smtp       inet  n       -       n       -       -       smtpd",
-        "submission inet  n       -       n       -       -       smtpd",
-        "  -o syslog_name=postfix/submission",
-        "  -o smtpd_tls_security_level=encrypt",
-        "  -o smtpd_sasl_auth_enable=yes",
-        f"  -o smtpd_milters={outbound}",
-    ]
+def suggested_settings(cfg: Config, config_dir: str | None = None) -> list[str]:
+    """The commands for one host doing both submission and MX (conf/postfix/single-host, what
+    ``sender-ledger init --layout single-host`` applies), ready to paste into a shell."""
+    from ledger.ops.init import Postconf, plan_for, shell_line
+
+    plan = plan_for("single-host", postfix_socket(cfg.inbound.socket), postfix_socket(cfg.outbound.socket))
+    postconf = Postconf(config_dir)
+    return [shell_line(postconf, args) for args in plan.commands()] + [f"# {n}" for n in plan.notes]
 
 
 def check_postfix(cfg: Config, config_dir: str | None = None) -> tuple[list[Check], set[str], bool]:
@@ -216,6 +210,7 @@ def _judge(cfg: Config, pf: PostfixSettings) -> tuple[list[Check], set[str], boo
     checks.append(_default_action(pf.main.get("milter_default_action", "tempfail")))
     checks.append(_protocol(pf))
     checks.extend(_chroot(pf, smtpds, {inbound, outbound}))
+    checks.extend(_cleanup_chroot(pf, {inbound, outbound}))
     missing = any(c.status != OK for c in checks)
     return checks, used, missing
 
@@ -247,6 +242,16 @@ def _protocol(pf: PostfixSettings) -> Check:
     return Check("postfix milter_protocol", WARN, f"{protocol}: use 6; timeouts: {timeouts}")
 
 
+def _outside_chroot(pf: PostfixSettings, endpoint: str, ours: set[str]) -> str | None:
+    """The socket path of one of our unix milters that lies outside the queue directory
+    (so a chrooted daemon cannot see it), else None."""
+    queue = pf.main.get("queue_directory", "/var/spool/postfix").rstrip("/") + "/"
+    path = pf.resolve(endpoint)
+    if path in ours and path.startswith("unix:") and not path[5:].startswith(queue):
+        return path[5:]
+    return None
+
+
 def _chroot(pf: PostfixSettings, smtpds: list[Service], ours: set[str]) -> list[Check]:
     queue = pf.main.get("queue_directory", "/var/spool/postfix")
     checks = []
@@ -254,8 +259,28 @@ def _chroot(pf: PostfixSettings, smtpds: list[Service], ours: set[str]) -> list[
         if not s.chroot:
             continue
         for endpoint in pf.milters(s):
-            path = pf.resolve(endpoint)
-            if path in ours and path.startswith("unix:") and not path[5:].startswith(queue.rstrip("/") + "/"):
+            path = _outside_chroot(pf, endpoint, ours)
+            if path is not None:
                 checks.append(Check(f"postfix {s.name}/inet chroot", FAIL, f"smtpd runs chrooted in {queue} "
-                                    f"and cannot reach {path[5:]}: postconf -F '{s.name}/inet/chroot = n'"))
+                                    f"and cannot reach {path}: postconf -F '{s.name}/inet/chroot = n'"))
+    return checks
+
+
+def _cleanup_chroot(pf: PostfixSettings, ours: set[str]) -> list[Check]:
+    """``non_smtpd_milters`` is applied by cleanup: a chrooted cleanup cannot reach a socket
+    outside the queue directory, and every sendmail(1) message then waits with 4.7.1."""
+    queue = pf.main.get("queue_directory", "/var/spool/postfix")
+    checks = []
+    for s in pf.services:
+        if s.type != "unix" or s.command != "cleanup" or not s.chroot:
+            continue
+        value = s.params.get("non_smtpd_milters", pf.main.get("non_smtpd_milters", ""))
+        for endpoint in milter_list(value):
+            path = _outside_chroot(pf, endpoint, ours)
+            if path is not None:
+                checks.append(Check(
+                    f"postfix {s.name}/unix chroot", FAIL,
+                    f"cleanup applies non_smtpd_milters but runs chrooted in {queue} and cannot "
+                    f"reach {path}: every message sent with sendmail(1) stays queued with 4.7.1; "
+                    f"postconf -F '{s.name}/unix/chroot = n'"))
     return checks
