@@ -26,6 +26,7 @@ from ledger.cli import (
     purge_cmd,
     record_cmd,
     replay_cmd,
+    report_cmd,
     spool_cmd,
     stats_cmd,
 )
@@ -35,7 +36,7 @@ from ledger.store import LedgerUnavailable
 
 COMMANDS = (milter_cmd, record_cmd, check_cmd, lookup_cmd,
             stats_cmd, log_cmd, purge_cmd, export_cmd, import_cmd,
-            backfill_cmd, follow_cmd, replay_cmd, spool_cmd, doctor_cmd)
+            backfill_cmd, follow_cmd, replay_cmd, report_cmd, spool_cmd, doctor_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

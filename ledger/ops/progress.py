@@ -40,3 +40,13 @@ class Progress:
             self.update(position, count, force=True)
             self.stream.write("\n")
             self.stream.flush()
+
+
+def wanted(force: bool, stream: TextIO) -> bool:
+    """Progress is drawn for someone watching: on a terminal, or when asked (``--progress``)."""
+    if force:
+        return True
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a replaced or closed stream
+        return False
