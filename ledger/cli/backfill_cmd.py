@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from ledger.cli.common import config_from, subcommand
@@ -17,6 +18,8 @@ def register(sub: Any) -> None:
                         "postfix/submission/smtpd; repeatable (default: backfill.outbound_services)")
     parser.add_argument("--dry-run", action="store_true", help="read and report, write nothing")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    parser.add_argument("--progress", action="store_true",
+                        help="show progress even when stderr is not a terminal")
     parser.add_argument("logfiles", nargs="+", metavar="LOGFILE",
                         help="mail logs in any order (rotated and .gz ones too); read oldest first")
     parser.set_defaults(func=run)
@@ -24,12 +27,16 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ledger import services
-    from ledger.ops.backfill import Backfill
+    from ledger.ops.backfill import Backfill, file_size
+    from ledger.ops.progress import Progress, wanted
 
     cfg = config_from(args)
     services_used = tuple(args.service) or cfg.backfill.outbound_services
-    job = Backfill(services.recorder_for(cfg), services_used, dry_run=args.dry_run)
+    total = sum(file_size(path) for path in args.logfiles)
+    bar = Progress(sys.stderr, wanted(args.progress, sys.stderr), "backfill", total, unit="recorded")
+    job = Backfill(services.recorder_for(cfg), services_used, dry_run=args.dry_run, on_progress=bar.update)
     report = job.read(args.logfiles)
+    bar.done(total, report.recorded)
     if args.json:
         print(json.dumps({"dry_run": args.dry_run, "outbound_services": list(services_used),
                           **report.as_dict()}))
