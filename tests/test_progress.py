@@ -113,7 +113,7 @@ def test_long_commands_show_progress_on_a_terminal_only(name: str, cfg_path: Pat
     code, out_piped, err = on_pipe(argv, stdin)
     assert code == 0, err
     assert BAR not in err and label + b" [" not in err
-    if name == "export":  # the same export either way
-        assert len(out.splitlines()) == len(out_piped.splitlines()) == 1 + 30 + 1  # the header, the messages, their one pair
+    if name == "export":  # the same export either way: the header, the messages, their one pair
+        assert len(out.splitlines()) == len(out_piped.splitlines()) == 1 + 30 + 1
     if name == "backfill":
         assert b"recorded" in shown and b"100%" in shown
