@@ -279,3 +279,15 @@ def test_report_bad_input_is_one_line(capsys: pytest.CaptureFixture[str], site: 
     code, out, err = run(capsys, "report", "--config", str(site.path), "--redis", f"unix://{tmp_path}/none.sock")
     assert code == 3 and out == "" and err.startswith("sender-ledger: ledger unreachable:")
     assert len(err.splitlines()) == 1
+
+
+def test_log_entries_written_before_would_reject_count_their_own_refusals(redis_client: redis.Redis) -> None:
+    from ledger.observe import decision_log
+
+    key = decision_log.log_key("sl")
+    old = {"q": "Q", "c": "", "f": "", "r": "h:1@example.test", "k": "dsn", "cs": "unmatched", "m": "0",
+           "n": "1", "why": ""}
+    redis_client.xadd(key, {**old, "a": "reject"})
+    redis_client.xadd(key, {**old, "a": "tag"})
+    tagged, refused = decision_log.read(redis_client, "sl", limit=5)
+    assert (tagged.would_reject, refused.would_reject) == (False, True)
