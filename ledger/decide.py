@@ -40,7 +40,7 @@ accept, if so configured): our fault must never cost a real bounce.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from ledger.check.detectors.base import Finding
@@ -93,6 +93,11 @@ EXCEPTABLE = frozenset({Cause.TRUNCATED, Cause.UNMATCHED, Cause.PARTIAL, Cause.R
                         Cause.NO_REFERENCE, Cause.NO_RECIPIENTS})
 # Causes an exception gave (counted apart in `stats`).
 EXCEPTION_CAUSES = (Cause.EXCEPTION_RECIPIENT, Cause.TRUSTED_RELAY)
+# The causes whose action is the configured unmatched action (``unmatched_action``, or its kind's
+# exception): a tag trial's "would have been refused" are these, for a recognised form.
+UNMATCHED_PATH = frozenset({Cause.UNMATCHED, Cause.PARTIAL, Cause.BUDGET_EXHAUSTED,
+                            Cause.RECIPIENTS_UNMATCHED, Cause.NO_RECIPIENTS, Cause.TRUNCATED,
+                            Cause.SRS_FORGED, Cause.SRS_EXPIRED, Cause.SRS_MALFORMED})
 # Refusals that a record still waiting in the outbound spool could overturn.
 LEDGER_DEPENDENT = frozenset({Cause.UNMATCHED, Cause.PARTIAL, Cause.RECIPIENTS_UNMATCHED})
 
@@ -147,6 +152,9 @@ class Decision:
     matches: tuple[Match, ...] = ()
     cause: Cause = Cause.ORDINARY
     outcome: str = ACCEPT  # accept, tag, reject, tempfail (a tag is an accept, unverified)
+    # What ``unmatched_action = "reject"`` would have answered: 550 (True) or not. A tag trial's
+    # report counts these (would_refuse); in reject mode it is True for every 550.
+    would_reject: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -223,10 +231,33 @@ def _finish(
     matches: tuple[Match, ...] = (),
 ) -> Decision:
     """Turn a configured action (accept|tag|reject|tempfail) into a Decision."""
-    kind, refs = finding.kind, finding.references
     if finding.cut is not None and finding.cut.ours and not matched and action != TEMPFAIL:
         action, cause = TEMPFAIL, Cause.CHECK_UNFINISHED
         reason += f"; {OUR_CUT} ({finding.cut.value})"
+    if would_refuse(policy, finding, cause, action):
+        return replace(_answer(policy, action, cause, reason, finding, matched, matches), would_reject=True)
+    return _answer(policy, action, cause, reason, finding, matched, matches)
+
+
+def would_refuse(policy: Policy, finding: Finding, cause: Cause, action: str) -> bool:
+    """Whether reject mode (``unmatched_action = "reject"``) would answer this decision 550.
+
+    A refusal now is one; else a decision on the unmatched path whose kind has no
+    exception of its own would be, for a recognised form (a heuristic alone is tagged).
+    """
+    if action == REJECT and cause not in OUR_FAULT and finding.form:
+        return True
+    if cause not in UNMATCHED_PATH or not finding.form:
+        return False
+    return (policy.unmatched.get(finding.kind) or REJECT) == REJECT
+
+
+def _answer(
+    policy: Policy, action: str, cause: Cause, reason: str, finding: Finding, matched: bool,
+    matches: tuple[Match, ...],
+) -> Decision:
+    """The Decision of a final action (accept|tag|reject|tempfail) and cause."""
+    kind, refs = finding.kind, finding.references
     if action == REJECT and cause in OUR_FAULT:
         action = TEMPFAIL  # our fault never costs a real bounce
     if action == REJECT and not finding.form:

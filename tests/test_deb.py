@@ -186,6 +186,7 @@ def test_the_files_are_where_the_package_says(installation: Installation) -> Non
     assert "/usr/bin/sender-ledger" in files and "/usr/share/man/man1/sender-ledger.1.gz" in files
     assert "/usr/share/sender-ledger/redis-ledger.conf" in files
     assert "/usr/share/sender-ledger/postfix/mx/main.cf.snippet" in files
+    assert "/usr/share/sender-ledger/grafana/sender-ledger.json" in files
     assert not [f for f in files if "/testbed" in f or "/tests" in f]  # test tooling stays out
     conffiles = subprocess.run(["dpkg-query", "-W", "-f=${Conffiles}", PACKAGE], capture_output=True,
                                text=True, check=True).stdout

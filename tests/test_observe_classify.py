@@ -30,6 +30,7 @@ def test_counter_fields_come_from_fixed_sets_whatever_the_reason_text() -> None:
     ]
     allowed = {f"cause:{c}" for c in Cause} | {f"action:{a}" for a in ("accept", "tag", "reject", "tempfail")}
     allowed |= {"candidates", "matched", "unmatched", "failed", "kind:dsn", "kind:unknown"}
+    allowed |= {"would_reject", "would_reject:dsn", "would_reject:unknown"}
     for decision in decisions:
         fields = decision_fields(decision)
         assert set(fields) <= allowed, fields

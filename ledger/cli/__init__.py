@@ -27,6 +27,7 @@ from ledger.cli import (
     purge_cmd,
     record_cmd,
     replay_cmd,
+    report_cmd,
     spool_cmd,
     stats_cmd,
 )
@@ -36,7 +37,7 @@ from ledger.store import LedgerUnavailable
 
 COMMANDS = (milter_cmd, record_cmd, check_cmd, lookup_cmd,
             stats_cmd, log_cmd, purge_cmd, export_cmd, import_cmd,
-            backfill_cmd, follow_cmd, replay_cmd, spool_cmd, doctor_cmd, init_cmd)
+            backfill_cmd, follow_cmd, replay_cmd, report_cmd, spool_cmd, doctor_cmd, init_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

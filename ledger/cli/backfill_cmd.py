@@ -27,6 +27,8 @@ def register(sub: Any) -> None:
     parser.add_argument("--journalctl", action="store_true",
                         help="run `journalctl -o json -u UNIT` itself and read all it has")
     parser.add_argument("--unit", default="postfix*", help="journal unit pattern (default: postfix*)")
+    parser.add_argument("--progress", action="store_true",
+                        help="show progress even when stderr is not a terminal")
     parser.add_argument("logfiles", nargs="*", metavar="LOGFILE",
                         help="mail logs in any order (rotated and .gz ones too); read oldest first")
     parser.set_defaults(func=run)
@@ -34,7 +36,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ledger import services
-    from ledger.ops.backfill import Backfill
+    from ledger.ops.backfill import Backfill, file_size
+    from ledger.ops.progress import Progress, wanted
 
     cfg = config_from(args)
     services_used = tuple(args.service) or cfg.backfill.outbound_services
@@ -43,7 +46,10 @@ def run(args: argparse.Namespace) -> int:
     if not (args.logfiles or args.journal or args.journalctl):
         raise CommandError("backfill: give LOGFILE..., or --journal (journalctl -o json on stdin or "
                            "in files), or --journalctl")
-    job = Backfill(services.recorder_for(cfg), services_used, dry_run=args.dry_run)
+    journal = args.journal or args.journalctl
+    total = 0 if journal else sum(file_size(path) for path in args.logfiles)  # 0: a plain count
+    bar = Progress(sys.stderr, wanted(args.progress, sys.stderr), "backfill", total, unit="recorded")
+    job = Backfill(services.recorder_for(cfg), services_used, dry_run=args.dry_run, on_progress=bar.update)
     if args.journalctl:
         with _journalctl(args.unit) as stream:
             report = job.read_journal([(f"journalctl -u {args.unit}", stream)])
@@ -52,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
             report = job.read_journal(_journal_streams(args.logfiles, stack))
     else:
         report = job.read(args.logfiles)
+    bar.done(total, report.recorded)
     if args.json:
         print(json.dumps({"dry_run": args.dry_run, "outbound_services": list(services_used),
                           **report.as_dict()}))

@@ -16,12 +16,15 @@ def register(sub: Any) -> None:
     parser.add_argument("--json", action="store_true",
                         help="the closing summary (on stderr) as a JSON object; the export is "
                         "always JSON lines")
+    parser.add_argument("--progress", action="store_true",
+                        help="show progress even when stderr is not a terminal")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ledger import services
     from ledger.observe.dump import export_lines
+    from ledger.ops.progress import Progress, wanted
 
     cfg = config_from(args)
     lines = export_lines(services.open_ledger(cfg), services.hasher_for(cfg))
@@ -30,11 +33,15 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CommandError(f"{args.output}: {exc.strerror}") from None
     count = -1  # the header is not an entry
+    # SCAN finds the keys as it goes: no total, a count only. Never drawn into the export itself.
+    bar = Progress(sys.stderr, wanted(args.progress, sys.stderr), "export", 0, unit="entries")
     try:
         for line in lines:
             out.write(line + "\n")
             count += 1
+            bar.update(0, count)
         out.flush()
+        bar.done(0, count)
     finally:
         if out is not sys.stdout:
             out.close()

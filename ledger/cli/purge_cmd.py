@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from ledger.cli.common import CommandError, config_from, subcommand
@@ -20,19 +21,25 @@ def register(sub: Any) -> None:
                         help="delete the entries of days more than DAYS days ago (0: all before today)")
     parser.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--progress", action="store_true",
+                        help="show progress even when stderr is not a terminal")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ledger import services
     from ledger.observe.inventory import purge
+    from ledger.ops.progress import Progress, wanted
     from ledger.store import today
 
     if args.older_than < 0:
         raise CommandError("--older-than: must be 0 or more days")
     cfg = config_from(args, require_secret=False)
     before = today() - args.older_than
-    result = purge(services.open_ledger(cfg), before, dry_run=args.dry_run)
+    bar = Progress(sys.stderr, wanted(args.progress, sys.stderr), "purge", 0, unit="keys")
+    result = purge(services.open_ledger(cfg), before, dry_run=args.dry_run,
+                   on_batch=lambda keys: bar.update(0, keys))
+    bar.done(0, result.keys)
     if args.json:
         print(json.dumps({"before": day_date(before), "dry_run": args.dry_run, "keys": result.keys,
                           "entries": result.entries, "days": [day_date(d) for d in result.days]}))

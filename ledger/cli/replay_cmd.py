@@ -20,7 +20,7 @@ from ledger.cli.check_cmd import RCPT_HEADERS
 from ledger.cli.common import CommandError, config_from, file_envelope, header_block, subcommand
 from ledger.cli.record_cmd import sent_message
 from ledger.ops.mailbox import Mailbox, MailboxError, MailItem
-from ledger.ops.progress import Progress
+from ledger.ops.progress import Progress, wanted
 from ledger.ops.replay import Replay, ReplayReport, ScratchLedger
 from ledger.store import LedgerUnavailable
 
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     inspector = services.inspector_for(cfg, scratch)  # the milter's own limits and policy
     job = Replay(Recorder(scratch, hasher), inspector, scratch, _headers,
                  lambda raw: sent_message(raw, None, []), lambda raw: _envelope(raw, args.rcpt))
-    show = args.progress or sys.stderr.isatty()
+    show = wanted(args.progress, sys.stderr)
     try:
         with _sigterm_interrupts():
             for box in sent_boxes:

@@ -18,6 +18,9 @@ Fields::
     action:<a>            accept, tag, reject, tempfail
     kind:<k>              dsn, autoreply, mdn, ... (the detector families)
     cause:<c>             the decision's cause (ledger.decide.Cause: a fixed set)
+    would_reject          candidates reject mode (unmatched_action = "reject") answers 550:
+                          in a tag trial, what would have been refused; else the 550s
+    would_reject:<k>      ... by kind
 
 Every field name comes from a fixed set: the hash cannot grow with traffic,
 and no address or Message-ID ever becomes a field.
@@ -44,6 +47,7 @@ CANDIDATES = "candidates"
 MATCHED = "matched"
 UNMATCHED = "unmatched"
 FAILED = "failed"
+WOULD_REJECT = "would_reject"
 
 
 def counters_key(namespace: str, day: int) -> str:
@@ -53,13 +57,11 @@ def counters_key(namespace: str, day: int) -> str:
 def decision_fields(decision: Decision) -> list[str]:
     """The counter fields one candidate's decision increments."""
     state = FAILED if failed(decision) else MATCHED if decision.matched else UNMATCHED
-    return [
-        CANDIDATES,
-        state,
-        f"action:{outcome(decision)}",
-        f"kind:{decision.kind or 'unknown'}",
-        f"cause:{cause(decision)}",
-    ]
+    kind = decision.kind or "unknown"
+    fields = [CANDIDATES, state, f"action:{outcome(decision)}", f"kind:{kind}", f"cause:{cause(decision)}"]
+    if decision.would_reject:
+        fields += [WOULD_REJECT, f"{WOULD_REJECT}:{kind}"]
+    return fields
 
 
 def queue_increments(pipe: Pipeline, namespace: str, day: int, keep_days: int,
@@ -110,6 +112,7 @@ class DayCounters:
             "tagged": actions.get("tag", 0),
             "rejected": actions.get("reject", 0),
             "tempfailed": actions.get("tempfail", 0),
+            "would_reject": self.get(WOULD_REJECT),
             "kinds": self.grouped("kind:"),
             "causes": dict(list(causes.items())[:top_causes]),
             # How often [inbound.exceptions] softened an answer, always shown (not only in the top).

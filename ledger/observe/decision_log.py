@@ -20,6 +20,7 @@ and find one address's decisions.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import redis
@@ -78,6 +79,9 @@ class LogEntry:
     matched: bool
     references: int
     cause: str = ""
+    # reject mode would have answered 550 (``Decision.would_reject``); entries written before
+    # the field existed count their own refusals only
+    would_reject: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -93,6 +97,7 @@ class LogEntry:
             "cause": self.cause,
             "matched": self.matched,
             "references": self.references,
+            "would_reject": self.would_reject,
         }
 
 
@@ -109,6 +114,7 @@ def entry_fields(envelope: Envelope, decision: Decision, masker: AddressMasker) 
         "cs": str(decision.cause),
         "m": "1" if decision.matched else "0",
         "n": str(len(decision.references)),
+        "wr": "1" if decision.would_reject else "0",
     }
 
 
@@ -126,6 +132,7 @@ def _entry(stream_id: bytes, raw: dict[bytes, bytes]) -> LogEntry:
         return raw.get(name.encode(), b"").decode("utf-8", "replace")
 
     ident = stream_id.decode()
+    names = {k.decode("utf-8", "replace") for k in raw}
     rcpts = get("r")
     return LogEntry(
         id=ident,
@@ -140,6 +147,7 @@ def _entry(stream_id: bytes, raw: dict[bytes, bytes]) -> LogEntry:
         matched=get("m") == "1",
         references=int(get("n") or 0),
         cause=get("cs"),
+        would_reject=get("wr") == "1" if "wr" in names else get("a") == "reject",
     )
 
 
@@ -176,3 +184,24 @@ def read(
             break
         high = "(" + page[-1][0].decode()
     return out
+
+
+def pages(client: redis.Redis, namespace: str, since: float | None = None,
+          page: int = PAGE) -> Iterator[list[LogEntry]]:
+    """Every entry at or after ``since``, newest first, one list per round trip of ``page``."""
+    key = log_key(namespace)
+    low = "-" if since is None else str(int(since * 1000))
+    high = "+"
+    while True:
+        raw: list[tuple[bytes, dict[bytes, bytes]]] = client.xrevrange(  # type: ignore[assignment]
+            key, max=high, min=low, count=page)
+        if raw:
+            yield [_entry(stream_id, fields) for stream_id, fields in raw]
+        if len(raw) < page:
+            return
+        high = "(" + raw[-1][0].decode()
+
+
+def length(client: redis.Redis, namespace: str) -> int:
+    """How many entries the log holds (all of them, whatever their age)."""
+    return int(client.xlen(log_key(namespace)))  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ measured on a uniform random sample of keys and scaled by entries.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import redis
@@ -160,8 +160,12 @@ class PurgeResult:
     days: list[int] = field(default_factory=list)
 
 
-def purge(ledger: Ledger, before_day: int, dry_run: bool = False) -> PurgeResult:
-    """Delete (UNLINK) every ledger day key of a day before ``before_day``."""
+def purge(ledger: Ledger, before_day: int, dry_run: bool = False,
+          on_batch: Callable[[int], None] | None = None) -> PurgeResult:
+    """Delete (UNLINK) every ledger day key of a day before ``before_day``.
+
+    ``on_batch(keys so far)`` is called after each batch (progress).
+    """
     result = PurgeResult(before_day)
     days: set[int] = set()
     client = ledger.client
@@ -176,6 +180,8 @@ def purge(ledger: Ledger, before_day: int, dry_run: bool = False) -> PurgeResult
             result.keys += len(batch)
             result.entries += sum(int(n) for n in lengths)
             days.update(dk.day for dk in batch)
+            if on_batch is not None:
+                on_batch(result.keys)
     except redis.RedisError as exc:
         raise LedgerUnavailable(str(exc)) from exc
     result.days = sorted(days)

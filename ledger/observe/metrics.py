@@ -47,6 +47,13 @@ class Metrics:
         self.decisions = Counter(
             "sender_ledger_decisions", "Inbound decisions by kind (ordinary: not a candidate) and action",
             ["kind", "action"], registry=self.registry)
+        self.causes = Counter(
+            "sender_ledger_causes", "Candidate decisions by cause (the fixed set of docs/policy.md)",
+            ["cause"], registry=self.registry)
+        self.would_reject = Counter(
+            "sender_ledger_would_reject",
+            "Candidates that reject mode answers 550, by kind (in a tag trial: what would have been "
+            "refused)", ["kind"], registry=self.registry)
         self.decision_seconds = Histogram(
             "sender_ledger_decision_seconds",
             "Time to decide a message: header screening (ordinary) or the full check (candidate)",

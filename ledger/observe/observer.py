@@ -97,6 +97,9 @@ class Observer:
         try:
             if self.metrics is not None:
                 self.metrics.decisions.labels(decision.kind or "unknown", outcome(decision)).inc()
+                self.metrics.causes.labels(str(decision.cause)).inc()
+                if decision.would_reject:
+                    self.metrics.would_reject.labels(decision.kind or "unknown").inc()
                 self.metrics.decision_seconds.labels("candidate").observe(seconds)
                 if decision.cause == Cause.UNREACHABLE:
                     self.metrics.redis_errors.labels("lookup").inc()

@@ -26,7 +26,7 @@ import gzip
 import os
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -107,11 +107,35 @@ class _Writer:
         self.size = 0
 
 
+PROGRESS_EVERY = 256  # events between two progress calls
+
+
+def file_size(path: str) -> int:
+    """The size on disk (compressed, for a .gz): what :func:`raw_position` counts in."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def raw_position(stream: IO[bytes]) -> int:
+    """How far into the file on disk ``stream`` has read (for a gzip stream: the compressed file)."""
+    inner = stream.fileobj if isinstance(stream, gzip.GzipFile) else stream
+    try:
+        return int(inner.tell()) if inner is not None else 0
+    except (OSError, ValueError):
+        return 0
+
+
 class Backfill:
     """Feed it log files; it records what passed through an outbound service."""
 
-    def __init__(self, recorder: Recorder, outbound_services: Iterable[str], dry_run: bool = False) -> None:
+    def __init__(self, recorder: Recorder, outbound_services: Iterable[str], dry_run: bool = False,
+                 on_progress: Callable[[int, int], None] | None = None) -> None:
+        """``on_progress(bytes read, messages recorded)`` is called as the files are read."""
         self.recorder = recorder
+        self.on_progress = on_progress
+        self._done = 0  # bytes of the files read before the current one
         self.report = Report()
         self._assembler = Assembler(outbound_services, self._record, self.report)
         self._writer = _Writer(None if dry_run else recorder.ledger)
@@ -125,6 +149,7 @@ class Backfill:
         ordered = sorted(paths, key=plog.first_timestamp)
         for path in ordered:
             self._read_file(path)
+            self._done += file_size(path)
         self._assembler.finish()
         self._writer.flush()
         self.report.new_entries = self._writer.new
@@ -160,8 +185,10 @@ class Backfill:
         try:
             with plog.open_log(path) as stream:
                 clock = plog.DayClock(os.stat(path).st_mtime)
-                for event in plog.events(stream, clock, counts):
+                for n, event in enumerate(plog.events(stream, clock, counts)):
                     self._assembler.apply(event)
+                    if self.on_progress is not None and not n % PROGRESS_EVERY:
+                        self.on_progress(self._done + raw_position(stream), self.report.recorded)
         except plog.LogError as exc:
             entry.error = str(exc)
         except (EOFError, gzip.BadGzipFile, OSError) as exc:
