@@ -1,0 +1,164 @@
+"""End to end behind a real Sendmail: the milters work with Sendmail's libmilter too.
+
+A private Sendmail (Debian's sendmail-bin, unpacked, never installed: testbed/sendmail.py)
+has a submission daemon with the outbound milter and an MX daemon with the inbound one
+(``INPUT_MAIL_FILTER``, ``F=T``). Mail sent to a recipient whose server refuses it makes
+Sendmail write its own DSN; that DSN, handed to the MX with ``MAIL FROM:<>``, is accepted,
+a forged one gets 550 in the SMTP transaction, and with Redis stopped the real one gets 451.
+Both milters reach Sendmail over loopback TCP: Sendmail refuses a unix socket below a
+world-writable directory (the tests' scratch is under /tmp).
+
+Skipped, with the reason, only when apt cannot fetch the Sendmail packages or not root.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import smtplib
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from ledger.config import load_config
+from ledger.services import hasher_for, open_ledger
+from testbed import MilterProcess, RedisServer, SmtpSink, free_port
+from testbed.sendmail import PrivateSendmail, SendmailUnavailable, fetch_debs
+from tests import messages
+from tests.conftest import SECRET
+from tests.test_end_to_end import forge, message, strip_sink_headers, submit, wait_for_file
+
+pytestmark = pytest.mark.sendmail
+
+Part = TypeVar("Part", RedisServer, MilterProcess, SmtpSink, PrivateSendmail)
+SENDMAIL_QID = re.compile(r"decision qid=([0-9A-Za-z]{14}) ")  # Sendmail's queue id, via {i}
+
+
+class SendmailSite:
+    """Redis, both milters, the sinks and Sendmail, up in order and down in reverse."""
+
+    def __init__(self, base: Path, debs: list[Path]) -> None:
+        self.base = base
+        self.started: list[RedisServer | MilterProcess | SmtpSink | PrivateSendmail] = []
+        self.redis = self._up(RedisServer(base / "redis").start())
+        secret = base / "secret"
+        secret.write_text(SECRET + "\n")
+        secret.chmod(0o600)
+        self.config = base / "sender-ledger.toml"
+        self.config.write_text(f'[secret]\nfile = "{secret}"\n\n[redis]\nurl = "{self.redis.url}"\n\n'
+                               f'[outbound]\nmessage_id_domain = "example.test"\n'
+                               f'spool_dir = "{base / "spool"}"\nspool_retry_seconds = 0.2\n')
+        self.outbound = self._up(MilterProcess(base, "outbound", self.config, SECRET,
+                                               inet_port=free_port()).start())
+        self.inbound = self._up(MilterProcess(base, "inbound", self.config, SECRET,
+                                              inet_port=free_port()).start())
+        self.capture = self._up(SmtpSink(base, free_port(), "capture", dump=True).start())
+        fail = self._up(SmtpSink(base, free_port(), "fail", reject_rcpt="550 5.1.1 User unknown").start())
+        relay = self._up(SmtpSink(base, free_port(), "relay", dump=True).start())
+        self.sendmail = self._up(PrivateSendmail(
+            base / "sendmail", mx_port=free_port(), submission_port=free_port(),
+            inbound_milter=self.inbound.milter_socket, outbound_milter=self.outbound.milter_socket,
+            capture_port=self.capture.port, fail_port=fail.port, relay_port=relay.port,
+            debs=debs).start())
+
+    def _up(self, thing: Part) -> Part:
+        self.started.append(thing)
+        return thing
+
+    def stop(self) -> None:
+        while self.started:
+            self.started.pop().stop()
+
+    def in_ledger(self, message_id: str, sender: str = "alice@example.test") -> bool:
+        cfg = load_config(str(self.config))
+        entry = hasher_for(cfg).message(message_id.strip("<>").lower(), sender)
+        return entry in open_ledger(cfg).find([entry])
+
+    def real_dsn(self, to: str = "nobody@fail.test") -> tuple[str, bytes]:
+        """Send a message out through Sendmail to a recipient that fails; Sendmail's own DSN."""
+        mid = f"<sm-{uuid.uuid4().hex}@example.test>"
+        submit(self.sendmail.submission_port, "alice@example.test", [to], message(mid, to))
+        raw = wait_for_file(self.capture, mid, timeout=90).read_bytes()
+        assert b"X-Mail-Args: <>" in raw, "Sendmail's DSN comes with a null sender"
+        assert b"report-type=delivery-status" in raw and b"Reporting-MTA: dns; mx.sendmail.test" in raw
+        return mid, strip_sink_headers(raw)
+
+
+@pytest.fixture(scope="module")
+def site(scratch: Path) -> Iterator[SendmailSite]:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare(1): Sendmail runs in a private mount namespace")
+    try:
+        debs = fetch_debs()
+    except SendmailUnavailable as exc:
+        pytest.skip(f"the Sendmail packages cannot be fetched here: {exc}")
+    base = scratch / "sendmail-site"
+    base.mkdir()
+    try:
+        running = SendmailSite(base, debs)
+    except BaseException:
+        for log in sorted(base.rglob("*.log")):
+            print(f"== {log}\n{log.read_text(errors='replace')[-2000:]}")
+        raise
+    yield running
+    running.stop()
+
+
+def deliver_to_mx(site: SendmailSite, raw: bytes, mail_from: str = "") -> None:
+    submit(site.sendmail.mx_port, mail_from, ["alice@example.test"], raw)
+
+
+def test_mail_sent_through_sendmail_is_recorded_and_its_real_dsn_accepted(site: SendmailSite) -> None:
+    mid, dsn = site.real_dsn()
+    assert site.in_ledger(mid)
+    deliver_to_mx(site, dsn)  # raises on any refusal
+    delivered = wait_for_file(site.capture, "X-Sender-Ledger: pass (dsn;", timeout=90).read_text()
+    assert mid in delivered
+    # The queue id came through Sendmail's {i} macro, on both sides.
+    assert SENDMAIL_QID.search(site.inbound.log_text())
+    assert re.search(r"record qid=[0-9A-Za-z]{14} from=<alice@example.test>", site.outbound.log_text())
+
+
+def test_a_forged_dsn_is_refused_with_550_in_the_smtp_transaction(site: SendmailSite) -> None:
+    mid, dsn = site.real_dsn()
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        deliver_to_mx(site, forge(dsn, mid))
+    assert refused.value.smtp_code == 550
+    assert refused.value.smtp_error.startswith(b"5.7.1 Backscatter refused")
+
+
+def test_ordinary_mail_through_sendmail_is_accepted_untouched(site: SendmailSite) -> None:
+    mid = f"<plain-{uuid.uuid4().hex}@example.com>"
+    raw = (f"From: carol@example.com\r\nTo: alice@example.test\r\nSubject: lunch\r\n"
+           f"Message-ID: {mid}\r\n\r\nFriday?\r\n").encode()
+    deliver_to_mx(site, raw, mail_from="carol@example.com")
+    assert "X-Sender-Ledger" not in wait_for_file(site.capture, mid, timeout=90).read_text()
+
+
+def test_a_huge_dsn_is_read_only_in_part_and_delivered_whole(site: SendmailSite) -> None:
+    """Past inbound.max_bytes the milter answers SKIP, a protocol step Sendmail must offer."""
+    mid = f"<sm-big-{uuid.uuid4().hex}@example.test>"
+    body = b"".join(b"line %06d of a large attachment, base64 or not\r\n" % i for i in range(30000))
+    sent = message(mid, "bob@elsewhere.test").replace(b"hello\r\n", body)
+    submit(site.sendmail.submission_port, "alice@example.test", ["bob@elsewhere.test"], sent)
+    assert site.in_ledger(mid)
+    deliver_to_mx(site, messages.dsn(sent, failed="bob@elsewhere.test"))
+    delivered = wait_for_file(site.capture, "line 029999 of a large attachment", timeout=90).read_bytes()
+    assert b"X-Sender-Ledger: pass (dsn;" in delivered
+    assert len(delivered) > 1_400_000
+
+
+def test_with_redis_stopped_the_real_dsn_gets_451(site: SendmailSite) -> None:
+    mid, dsn = site.real_dsn()
+    site.redis.stop()
+    try:
+        with pytest.raises(smtplib.SMTPDataError) as deferred:
+            deliver_to_mx(site, dsn)
+        assert deferred.value.smtp_code == 451
+        assert deferred.value.smtp_error.startswith(b"4.7.1")
+    finally:
+        site.redis.start()  # a fresh, empty Redis: this test runs last in the module
