@@ -28,6 +28,7 @@ Needs root (``unshare``, and Sendmail run from a private .cf keeps its privilege
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -51,17 +52,14 @@ hostname {hostname}
 exec {binary} "$@"
 """
 
-MC = """divert(-1)
+# Shared by both .cf files: no DNS, no ident, every file this Sendmail reads in ``base``.
+COMMON = """divert(-1)
 divert(0)dnl
 include(`{root}/usr/share/sendmail/cf/m4/cf.m4')dnl
 VERSIONID(`sender-ledger test bed')dnl
 OSTYPE(`linux')dnl
 define(`confDOMAIN_NAME', `{hostname}')dnl
-define(`QUEUE_DIR', `{base}/queue')dnl
-define(`STATUS_FILE', `{base}/statistics')dnl
 define(`confHOST_STATUS_DIRECTORY', `')dnl
-define(`confPID_FILE', `{base}/sendmail.pid')dnl
-define(`ALIAS_FILE', `{base}/aliases')dnl
 define(`confSERVICE_SWITCH_FILE', `{base}/service.switch')dnl
 define(`confHOSTS_FILE', `{base}/hosts')dnl
 define(`confCW_FILE', `{base}/local-host-names')dnl
@@ -72,15 +70,24 @@ define(`confDONT_PROBE_INTERFACES', `True')dnl
 define(`confTO_IDENT', `0')dnl
 define(`confTO_CONNECT', `10s')dnl
 define(`confTO_QUEUEWARN', `1d')dnl
+dnl A shared, loaded test machine must not make it queue or refuse mail.
 define(`confQUEUE_LA', `1000')dnl
 define(`confREFUSE_LA', `1000')dnl
 define(`confDELAY_LA', `0')dnl
+FEATURE(`nocanonify')dnl
+"""
+
+# The MTA: an MX daemon with the inbound milter, an MSA daemon with the outbound one.
+MTA = """define(`QUEUE_DIR', `{base}/queue')dnl
+define(`STATUS_FILE', `{base}/statistics')dnl
+define(`confPID_FILE', `{base}/sendmail.pid')dnl
+define(`ALIAS_FILE', `{base}/aliases')dnl
 define(`confMAX_DAEMON_CHILDREN', `0')dnl
 define(`confCONNECTION_RATE_THROTTLE', `0')dnl
 define(`confPRIVACY_FLAGS', `authwarnings')dnl
 define(`confMILTER_LOG_LEVEL', `9')dnl
+dnl Our scratch is below /tmp (world-writable, sticky): the mailertable file is safe all the same.
 define(`confDONT_BLAME_SENDMAIL', `MapInUnsafeDirPath')dnl
-FEATURE(`nocanonify')dnl
 FEATURE(`no_default_msa')dnl
 FEATURE(`accept_unresolvable_domains')dnl
 FEATURE(`mailertable', `text -k0 -v1 {base}/mailertable')dnl
@@ -92,6 +99,17 @@ MAIL_FILTER(`outbound', `S={outbound}, F=T, T=C:30s;S:60s;R:60s;E:5m')dnl
 MAILER(`smtp')dnl
 MAILER_DEFINITIONS
 {mailers}
+"""
+
+# sendmail(1)'s mail submission program (Debian's submit.cf): it hands every message to
+# the MTA over SMTP, here to the MSA daemon, so that the outbound milter records it. It runs
+# as nobody (Debian's smmsp), with its own queue.
+MSP = """define(`confRUN_AS_USER', `nobody')dnl
+define(`MSP_QUEUE_DIR', `{base}/clientmqueue')dnl
+define(`confPID_FILE', `{base}/sm-client.pid')dnl
+define(`STATUS_FILE', `{base}/sm-client.st')dnl
+define(`RELAY_MAILER_ARGS', `TCP $h {submission_port}')dnl
+FEATURE(`msp', `[127.0.0.1]')dnl
 """
 
 # One SMTP mailer per sink: the port is a mailer argument in Sendmail, not part of the route.
@@ -142,6 +160,7 @@ class PrivateSendmail(_Child):
         self.root = workdir / "root"
         self.binary = self.root / "usr/libexec/sendmail/sendmail"
         self.cf = workdir / "sendmail.cf"
+        self.submit_cf = workdir / "submit.cf"
         self.log_path = workdir / "sendmail.log"
         self.traffic = workdir / "traffic"
         self.mx_port, self.submission_port = mx_port, submission_port
@@ -160,6 +179,8 @@ class PrivateSendmail(_Child):
         if self.base.exists():
             shutil.rmtree(self.base)
         (self.base / "queue").mkdir(parents=True, mode=0o700)
+        (self.base / "clientmqueue").mkdir(mode=0o770)
+        shutil.chown(self.base / "clientmqueue", "nobody")  # the MSP refuses to run as root
         for deb in self.debs:
             subprocess.run(["dpkg", "-x", str(deb), str(self.root)], check=True, timeout=120)
         self.binary.chmod(0o755)
@@ -180,15 +201,20 @@ class PrivateSendmail(_Child):
         wrapper = self.base / "sendmail.sh"
         wrapper.write_text(WRAPPER.format(base=self.base, hostname=self.hostname, binary=self.binary))
         wrapper.chmod(0o755)
+        common = COMMON.format(root=self.root, base=self.base, hostname=self.hostname)
         mailers = "\n".join(MAILER.format(name=n, port=p) for n, p in self.sinks.items())
-        mc = self.base / "sendmail.mc"
-        mc.write_text(MC.format(
-            root=self.root, base=self.base, hostname=self.hostname, site=SITE_DOMAIN,
-            fail=FAIL_DOMAIN, mx_port=self.mx_port, submission_port=self.submission_port,
-            inbound=self.inbound_milter, outbound=self.outbound_milter, mailers=mailers))
+        self._m4(self.cf, common + MTA.format(
+            base=self.base, site=SITE_DOMAIN, fail=FAIL_DOMAIN, mx_port=self.mx_port,
+            submission_port=self.submission_port, inbound=self.inbound_milter,
+            outbound=self.outbound_milter, mailers=mailers))
+        self._m4(self.submit_cf, common + MSP.format(base=self.base, submission_port=self.submission_port))
+
+    def _m4(self, cf: Path, mc: str) -> None:
+        source = cf.with_suffix(".mc")
+        source.write_text(mc)
         m4 = shutil.which("m4") or "/usr/bin/m4"
-        with open(self.cf, "wb") as out:
-            subprocess.run([m4, str(mc)], stdout=out, check=True, timeout=60)
+        with open(cf, "wb") as out:
+            subprocess.run([m4, str(source)], stdout=out, check=True, timeout=60)
 
     def start(self) -> PrivateSendmail:
         self.configure()
@@ -212,12 +238,20 @@ class PrivateSendmail(_Child):
         if proc is None:
             return
         _signal_group(proc.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
         _signal_group(proc.pid, signal.SIGKILL)
         proc.wait(5)
+
+    def sendmail(self, message: bytes, sender: str, *recipients: str) -> None:
+        """Submit as a local program would, with sendmail(1) and Debian's submit.cf: the MSP
+        delivers it at once (``-odi``) over SMTP to the MSA daemon."""
+        argv = ["unshare", "-m", "-u", str(self.base / "sendmail.sh"), "-C", str(self.submit_cf),
+                "-odi", "-i", "-f", sender, *recipients]
+        result = subprocess.run(argv, input=message, env=self.env, capture_output=True, timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"sendmail(1) failed ({result.returncode}): "
+                               f"{result.stdout.decode(errors='replace')}{result.stderr.decode(errors='replace')}")
 
     def run_queue(self) -> None:
         """One queue run now (deliveries Sendmail deferred)."""
@@ -235,7 +269,5 @@ class PrivateSendmail(_Child):
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # nothing of it is left
         os.killpg(pgid, sig)
-    except ProcessLookupError:  # nothing of it is left
-        pass

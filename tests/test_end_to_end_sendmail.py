@@ -8,6 +8,11 @@ a forged one gets 550 in the SMTP transaction, and with Redis stopped the real o
 Both milters reach Sendmail over loopback TCP: Sendmail refuses a unix socket below a
 world-writable directory (the tests' scratch is under /tmp).
 
+Each milter runs the real command line behind a probe (:data:`PROBE`) that only logs what
+Sendmail's libmilter offered in the option negotiation and what the milter took, and when the
+inbound milter answers SKIP: Sendmail offers other protocol steps than Postfix, and a milter
+asking for actions the MTA does not offer is cut off at the first connection.
+
 Skipped, with the reason, only when apt cannot fetch the Sendmail packages or not root.
 """
 
@@ -17,11 +22,13 @@ import os
 import re
 import shutil
 import smtplib
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
 
+import Milter
 import pytest
 
 from ledger.config import load_config
@@ -36,6 +43,41 @@ pytestmark = pytest.mark.sendmail
 
 Part = TypeVar("Part", RedisServer, MilterProcess, SmtpSink, PrivateSendmail)
 SENDMAIL_QID = re.compile(r"decision qid=([0-9A-Za-z]{14}) ")  # Sendmail's queue id, via {i}
+NEGOTIATED = re.compile(r"probe: (\w+) negotiated: offered actions=(\d+) steps=(\d+); took steps=(\d+)")
+
+# The real command line, with negotiate() and InboundMilter.body() wrapped to log; nothing changed.
+PROBE = '''\
+import logging
+import sys
+
+import Milter
+
+from ledger.milter.inbound import InboundMilter
+
+log = logging.getLogger("sender-ledger.probe")
+negotiate, body = Milter.Base.negotiate, InboundMilter.body
+
+
+def logged_negotiate(self, opts):
+    actions, steps = opts[0], opts[1]
+    answer = negotiate(self, opts)
+    log.info("probe: %s negotiated: offered actions=%d steps=%d; took steps=%d",
+             type(self).__name__, actions, steps, self._protocol)
+    return answer
+
+
+def logged_body(self, chunk):
+    answer = body(self, chunk)
+    if answer == Milter.SKIP:
+        log.info("probe: answered SKIP after %d body bytes", self.body_size)
+    return answer
+
+
+Milter.Base.negotiate, InboundMilter.body = logged_negotiate, logged_body
+from ledger.cli import main
+
+sys.exit(main(sys.argv[1:]))
+'''
 
 
 class SendmailSite:
@@ -52,9 +94,12 @@ class SendmailSite:
         self.config.write_text(f'[secret]\nfile = "{secret}"\n\n[redis]\nurl = "{self.redis.url}"\n\n'
                                f'[outbound]\nmessage_id_domain = "example.test"\n'
                                f'spool_dir = "{base / "spool"}"\nspool_retry_seconds = 0.2\n')
-        self.outbound = self._up(MilterProcess(base, "outbound", self.config, SECRET,
+        probe = base / "probe_milter.py"
+        probe.write_text(PROBE)
+        program = (sys.executable, str(probe))
+        self.outbound = self._up(MilterProcess(base, "outbound", self.config, SECRET, program=program,
                                                inet_port=free_port()).start())
-        self.inbound = self._up(MilterProcess(base, "inbound", self.config, SECRET,
+        self.inbound = self._up(MilterProcess(base, "inbound", self.config, SECRET, program=program,
                                               inet_port=free_port()).start())
         self.capture = self._up(SmtpSink(base, free_port(), "capture", dump=True).start())
         fail = self._up(SmtpSink(base, free_port(), "fail", reject_rcpt="550 5.1.1 User unknown").start())
@@ -123,6 +168,27 @@ def test_mail_sent_through_sendmail_is_recorded_and_its_real_dsn_accepted(site: 
     assert re.search(r"record qid=[0-9A-Za-z]{14} from=<alice@example.test>", site.outbound.log_text())
 
 
+def test_sendmail_offers_every_action_and_step_the_milters_take(site: SendmailSite) -> None:
+    site.real_dsn()  # one session on each side
+    deliver_to_mx(site, site.real_dsn()[1])
+    needed_actions = Milter.ADDHDRS | Milter.CHGHDRS  # ledger/milter/runner.py's set_flags
+    for milter, name in ((site.outbound, "OutboundMilter"), (site.inbound, "InboundMilter")):
+        seen = [m for m in NEGOTIATED.finditer(milter.log_text()) if m[1] == name]
+        assert seen, f"{name} logged no negotiation with Sendmail"
+        for match in seen:
+            offered_actions, offered, took = (int(match[i]) for i in (2, 3, 4))
+            print(f"{name}: Sendmail offered actions={offered_actions:#x} steps={offered:#x}; "
+                  f"took steps={took:#x}")
+            assert offered_actions & needed_actions == needed_actions
+            assert took & ~offered == 0  # asks for no step Sendmail lacks
+            # The no-reply steps it declared are honoured, so Sendmail does not wait for them.
+            assert took & (Milter.P_NR_MAIL | Milter.P_NR_RCPT | Milter.P_NR_HDR) == (
+                Milter.P_NR_MAIL | Milter.P_NR_RCPT | Milter.P_NR_HDR)
+            if name == "InboundMilter":
+                assert took & Milter.P_SKIP, "Sendmail's libmilter offers SKIP (8.14 and later)"
+                assert not took & Milter.P_RCPT_REJ  # refused recipients are not in the envelope
+
+
 def test_a_forged_dsn_is_refused_with_550_in_the_smtp_transaction(site: SendmailSite) -> None:
     mid, dsn = site.real_dsn()
     with pytest.raises(smtplib.SMTPDataError) as refused:
@@ -139,6 +205,15 @@ def test_ordinary_mail_through_sendmail_is_accepted_untouched(site: SendmailSite
     assert "X-Sender-Ledger" not in wait_for_file(site.capture, mid, timeout=90).read_text()
 
 
+def test_mail_from_sendmail_1_goes_through_the_msp_and_is_recorded(site: SendmailSite) -> None:
+    """Locally submitted mail (cron, web applications): submit.cf relays it to the MSA."""
+    mid = f"<sm-local-{uuid.uuid4().hex}@example.test>"
+    site.sendmail.sendmail(message(mid, "nobody@fail.test"), "alice@example.test", "nobody@fail.test")
+    dsn = strip_sink_headers(wait_for_file(site.capture, mid, timeout=90).read_bytes())
+    assert site.in_ledger(mid)
+    deliver_to_mx(site, dsn)  # its real DSN is accepted like any other
+
+
 def test_a_huge_dsn_is_read_only_in_part_and_delivered_whole(site: SendmailSite) -> None:
     """Past inbound.max_bytes the milter answers SKIP, a protocol step Sendmail must offer."""
     mid = f"<sm-big-{uuid.uuid4().hex}@example.test>"
@@ -146,19 +221,27 @@ def test_a_huge_dsn_is_read_only_in_part_and_delivered_whole(site: SendmailSite)
     sent = message(mid, "bob@elsewhere.test").replace(b"hello\r\n", body)
     submit(site.sendmail.submission_port, "alice@example.test", ["bob@elsewhere.test"], sent)
     assert site.in_ledger(mid)
+    skips_before = site.inbound.log_text().count("probe: answered SKIP")
     deliver_to_mx(site, messages.dsn(sent, failed="bob@elsewhere.test"))
     delivered = wait_for_file(site.capture, "line 029999 of a large attachment", timeout=90).read_bytes()
     assert b"X-Sender-Ledger: pass (dsn;" in delivered
     assert len(delivered) > 1_400_000
+    assert site.inbound.log_text().count("probe: answered SKIP") == skips_before + 1
 
 
 def test_with_redis_stopped_the_real_dsn_gets_451(site: SendmailSite) -> None:
     mid, dsn = site.real_dsn()
     site.redis.stop()
     try:
-        with pytest.raises(smtplib.SMTPDataError) as deferred:
-            deliver_to_mx(site, dsn)
-        assert deferred.value.smtp_code == 451
-        assert deferred.value.smtp_error.startswith(b"4.7.1")
+        for bounce in (dsn, forge(dsn, mid)):  # our fault: even the forgery is not refused
+            with pytest.raises(smtplib.SMTPDataError) as deferred:
+                deliver_to_mx(site, bounce)
+            assert deferred.value.smtp_code == 451
+            assert deferred.value.smtp_error.startswith(b"4.7.1")
+        # Sending goes on: the record waits in the outbound spool.
+        out_id = f"<sm-down-{uuid.uuid4().hex}@example.test>"
+        submit(site.sendmail.submission_port, "alice@example.test", ["dave@elsewhere.test"],
+               message(out_id, "dave@elsewhere.test"))
+        assert "spooled: the ledger could not take it now" in site.outbound.log_text()
     finally:
         site.redis.start()  # a fresh, empty Redis: this test runs last in the module
