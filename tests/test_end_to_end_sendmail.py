@@ -5,8 +5,9 @@ has a submission daemon with the outbound milter and an MX daemon with the inbou
 (``INPUT_MAIL_FILTER``, ``F=T``). Mail sent to a recipient whose server refuses it makes
 Sendmail write its own DSN; that DSN, handed to the MX with ``MAIL FROM:<>``, is accepted,
 a forged one gets 550 in the SMTP transaction, and with Redis stopped the real one gets 451.
-Both milters reach Sendmail over loopback TCP: Sendmail refuses a unix socket below a
-world-writable directory (the tests' scratch is under /tmp).
+Both milters listen on unix sockets, as in production (/run/sender-ledger): in a 0750
+directory whose every parent only root may write (next to the .deb cache), because Sendmail
+refuses a socket below a world-writable directory such as the tests' scratch in /tmp.
 
 Each milter runs the real command line behind a probe (:data:`PROBE`) that only logs what
 Sendmail's libmilter offered in the option negotiation and what the milter took, and when the
@@ -23,6 +24,7 @@ import re
 import shutil
 import smtplib
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,7 +85,7 @@ sys.exit(main(sys.argv[1:]))
 class SendmailSite:
     """Redis, both milters, the sinks and Sendmail, up in order and down in reverse."""
 
-    def __init__(self, base: Path, debs: list[Path]) -> None:
+    def __init__(self, base: Path, sockets: Path, debs: list[Path]) -> None:
         self.base = base
         self.started: list[RedisServer | MilterProcess | SmtpSink | PrivateSendmail] = []
         self.redis = self._up(RedisServer(base / "redis").start())
@@ -97,10 +99,10 @@ class SendmailSite:
         probe = base / "probe_milter.py"
         probe.write_text(PROBE)
         program = (sys.executable, str(probe))
-        self.outbound = self._up(MilterProcess(base, "outbound", self.config, SECRET, program=program,
-                                               inet_port=free_port()).start())
-        self.inbound = self._up(MilterProcess(base, "inbound", self.config, SECRET, program=program,
-                                              inet_port=free_port()).start())
+        self.outbound = self._up(MilterProcess(sockets, "outbound", self.config, SECRET,
+                                               program=program).start())
+        self.inbound = self._up(MilterProcess(sockets, "inbound", self.config, SECRET,
+                                              program=program).start())
         self.capture = self._up(SmtpSink(base, free_port(), "capture", dump=True).start())
         fail = self._up(SmtpSink(base, free_port(), "fail", reject_rcpt="550 5.1.1 User unknown").start())
         relay = self._up(SmtpSink(base, free_port(), "relay", dump=True).start())
@@ -143,14 +145,19 @@ def site(scratch: Path) -> Iterator[SendmailSite]:
         pytest.skip(f"the Sendmail packages cannot be fetched here: {exc}")
     base = scratch / "sendmail-site"
     base.mkdir()
+    sockets = Path(tempfile.mkdtemp(prefix="sockets-", dir=debs[0].parent.parent))
+    sockets.chmod(0o750)
     try:
-        running = SendmailSite(base, debs)
-    except BaseException:
-        for log in sorted(base.rglob("*.log")):
-            print(f"== {log}\n{log.read_text(errors='replace')[-2000:]}")
-        raise
-    yield running
-    running.stop()
+        try:
+            running = SendmailSite(base, sockets, debs)
+        except BaseException:
+            for log in sorted([*base.rglob("*.log"), *sockets.glob("*.log")]):
+                print(f"== {log}\n{log.read_text(errors='replace')[-2000:]}")
+            raise
+        yield running
+        running.stop()
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
 
 
 def deliver_to_mx(site: SendmailSite, raw: bytes, mail_from: str = "") -> None:
@@ -168,12 +175,29 @@ def test_mail_sent_through_sendmail_is_recorded_and_its_real_dsn_accepted(site: 
     assert re.search(r"record qid=[0-9A-Za-z]{14} from=<alice@example.test>", site.outbound.log_text())
 
 
+def negotiations(milter: MilterProcess, name: str) -> list[re.Match[str]]:
+    return [m for m in NEGOTIATED.finditer(milter.log_text()) if m[1] == name]
+
+
+def test_each_daemon_runs_only_its_own_milter(site: SendmailSite) -> None:
+    """Sendmail connects to its filters at the start of each SMTP session: the MSA's
+    InputMailFilters replaces the global list (the inbound milter), it does not add to it."""
+    before = (len(negotiations(site.outbound, "OutboundMilter")),
+              len(negotiations(site.inbound, "InboundMilter")))
+    site.real_dsn()
+    assert (len(negotiations(site.outbound, "OutboundMilter")),
+            len(negotiations(site.inbound, "InboundMilter"))) == (before[0] + 1, before[1])
+    deliver_to_mx(site, site.real_dsn()[1])
+    assert (len(negotiations(site.outbound, "OutboundMilter")),
+            len(negotiations(site.inbound, "InboundMilter"))) == (before[0] + 2, before[1] + 1)
+
+
 def test_sendmail_offers_every_action_and_step_the_milters_take(site: SendmailSite) -> None:
     site.real_dsn()  # one session on each side
     deliver_to_mx(site, site.real_dsn()[1])
     needed_actions = Milter.ADDHDRS | Milter.CHGHDRS  # ledger/milter/runner.py's set_flags
     for milter, name in ((site.outbound, "OutboundMilter"), (site.inbound, "InboundMilter")):
-        seen = [m for m in NEGOTIATED.finditer(milter.log_text()) if m[1] == name]
+        seen = negotiations(milter, name)
         assert seen, f"{name} logged no negotiation with Sendmail"
         for match in seen:
             offered_actions, offered, took = (int(match[i]) for i in (2, 3, 4))
