@@ -34,6 +34,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 
 from testbed.procs import _Child, port_open
@@ -43,8 +44,7 @@ CACHE = Path(os.environ.get("SENDER_LEDGER_DEB_CACHE", "/var/cache/sender-ledger
 SITE_DOMAIN = "example.test"
 FAIL_DOMAIN = "fail.test"
 
-# The binary is set-group-ID (group mail): the dynamic loader would then ignore
-# LD_LIBRARY_PATH, which is how it finds the unpacked libwrap. The copy drops the bit.
+# Runs Sendmail inside ``unshare -m -u``: its own /etc/hosts and host name, seen by it alone.
 WRAPPER = """#!/bin/sh
 set -e
 mount --bind {base}/hosts /etc/hosts
@@ -148,6 +148,16 @@ def fetch_debs(cache: Path = CACHE) -> list[Path]:
     return [sorted(cache.glob(f"{name}_*.deb"))[-1] for name in PACKAGES]
 
 
+def socket_dir(parent: Path = CACHE.parent) -> Path:
+    """A new 0750 directory for unix milter sockets (the caller removes it), below ``parent``,
+    whose parents only root may write: Sendmail refuses a socket below a world-writable
+    directory such as /tmp, as it would in production below anything but /run/sender-ledger."""
+    parent.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="sockets-", dir=parent))
+    path.chmod(0o750)
+    return path
+
+
 class PrivateSendmail(_Child):
     """Sendmail as a daemon (``-bD``) with its own .cf, ports and queue; see the module doc."""
 
@@ -183,6 +193,8 @@ class PrivateSendmail(_Child):
         shutil.chown(self.base / "clientmqueue", "nobody")  # the MSP refuses to run as root
         for deb in self.debs:
             subprocess.run(["dpkg", "-x", str(deb), str(self.root)], check=True, timeout=120)
+        # The binary is set-group-ID (group mail): the dynamic loader would then ignore
+        # LD_LIBRARY_PATH, which is how it finds the unpacked libwrap. Drop the bit.
         self.binary.chmod(0o755)
         files = {
             "aliases": "postmaster: root\nMAILER-DAEMON: postmaster\n",
@@ -252,13 +264,6 @@ class PrivateSendmail(_Child):
         if result.returncode != 0:
             raise RuntimeError(f"sendmail(1) failed ({result.returncode}): "
                                f"{result.stdout.decode(errors='replace')}{result.stderr.decode(errors='replace')}")
-
-    def run_queue(self) -> None:
-        """One queue run now (deliveries Sendmail deferred)."""
-        subprocess.run([*self.command, "-q"], env=self.env, capture_output=True, timeout=120)
-
-    def queue_files(self) -> list[Path]:
-        return sorted((self.base / "queue").glob("qf*"))
 
     def traffic_text(self) -> str:
         """The SMTP sessions Sendmail logged with -X (what it read and wrote), for failures."""

@@ -6,8 +6,8 @@ has a submission daemon with the outbound milter and an MX daemon with the inbou
 Sendmail write its own DSN; that DSN, handed to the MX with ``MAIL FROM:<>``, is accepted,
 a forged one gets 550 in the SMTP transaction, and with Redis stopped the real one gets 451.
 Both milters listen on unix sockets, as in production (/run/sender-ledger): in a 0750
-directory whose every parent only root may write (next to the .deb cache), because Sendmail
-refuses a socket below a world-writable directory such as the tests' scratch in /tmp.
+directory whose every parent only root may write (testbed.sendmail.socket_dir, next to the
+.deb cache): Sendmail refuses a socket below a world-writable directory such as /tmp.
 
 Each milter runs the real command line behind a probe (:data:`PROBE`) that only logs what
 Sendmail's libmilter offered in the option negotiation and what the milter took, and when the
@@ -24,7 +24,7 @@ import re
 import shutil
 import smtplib
 import sys
-import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,10 +36,10 @@ import pytest
 from ledger.config import load_config
 from ledger.services import hasher_for, open_ledger
 from testbed import MilterProcess, RedisServer, SmtpSink, free_port
-from testbed.sendmail import PrivateSendmail, SendmailUnavailable, fetch_debs
+from testbed.sendmail import PrivateSendmail, SendmailUnavailable, fetch_debs, socket_dir
 from tests import messages
 from tests.conftest import SECRET
-from tests.test_end_to_end import forge, message, strip_sink_headers, submit, wait_for_file
+from tests.test_end_to_end import forge, message, strip_sink_headers, submit
 
 pytestmark = pytest.mark.sendmail
 
@@ -125,11 +125,23 @@ class SendmailSite:
         entry = hasher_for(cfg).message(message_id.strip("<>").lower(), sender)
         return entry in open_ledger(cfg).find([entry])
 
+    def arrived(self, *markers: str, timeout: float = 90.0) -> Path:
+        """The captured message containing every marker; if none comes, what Sendmail said."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for path in self.capture.messages():
+                text = path.read_text(errors="replace")
+                if all(marker in text for marker in markers):
+                    return path
+            time.sleep(0.1)
+        raise AssertionError(f"no message containing {markers!r} arrived; Sendmail's SMTP "
+                             f"traffic ends:\n{self.sendmail.traffic_text()[-3000:]}")
+
     def real_dsn(self, to: str = "nobody@fail.test") -> tuple[str, bytes]:
         """Send a message out through Sendmail to a recipient that fails; Sendmail's own DSN."""
         mid = f"<sm-{uuid.uuid4().hex}@example.test>"
         submit(self.sendmail.submission_port, "alice@example.test", [to], message(mid, to))
-        raw = wait_for_file(self.capture, mid, timeout=90).read_bytes()
+        raw = self.arrived(mid).read_bytes()
         assert b"X-Mail-Args: <>" in raw, "Sendmail's DSN comes with a null sender"
         assert b"report-type=delivery-status" in raw and b"Reporting-MTA: dns; mx.sendmail.test" in raw
         return mid, strip_sink_headers(raw)
@@ -145,8 +157,7 @@ def site(scratch: Path) -> Iterator[SendmailSite]:
         pytest.skip(f"the Sendmail packages cannot be fetched here: {exc}")
     base = scratch / "sendmail-site"
     base.mkdir()
-    sockets = Path(tempfile.mkdtemp(prefix="sockets-", dir=debs[0].parent.parent))
-    sockets.chmod(0o750)
+    sockets = socket_dir()
     try:
         try:
             running = SendmailSite(base, sockets, debs)
@@ -168,8 +179,8 @@ def test_mail_sent_through_sendmail_is_recorded_and_its_real_dsn_accepted(site: 
     mid, dsn = site.real_dsn()
     assert site.in_ledger(mid)
     deliver_to_mx(site, dsn)  # raises on any refusal
-    delivered = wait_for_file(site.capture, "X-Sender-Ledger: pass (dsn;", timeout=90).read_text()
-    assert mid in delivered
+    delivered = site.arrived(mid, "X-Sender-Ledger: pass (dsn;").read_text()
+    assert "X-Mail-Args: <>" in delivered
     # The queue id came through Sendmail's {i} macro, on both sides.
     assert SENDMAIL_QID.search(site.inbound.log_text())
     assert re.search(r"record qid=[0-9A-Za-z]{14} from=<alice@example.test>", site.outbound.log_text())
@@ -226,14 +237,14 @@ def test_ordinary_mail_through_sendmail_is_accepted_untouched(site: SendmailSite
     raw = (f"From: carol@example.com\r\nTo: alice@example.test\r\nSubject: lunch\r\n"
            f"Message-ID: {mid}\r\n\r\nFriday?\r\n").encode()
     deliver_to_mx(site, raw, mail_from="carol@example.com")
-    assert "X-Sender-Ledger" not in wait_for_file(site.capture, mid, timeout=90).read_text()
+    assert "X-Sender-Ledger" not in site.arrived(mid).read_text()
 
 
 def test_mail_from_sendmail_1_goes_through_the_msp_and_is_recorded(site: SendmailSite) -> None:
     """Locally submitted mail (cron, web applications): submit.cf relays it to the MSA."""
     mid = f"<sm-local-{uuid.uuid4().hex}@example.test>"
     site.sendmail.sendmail(message(mid, "nobody@fail.test"), "alice@example.test", "nobody@fail.test")
-    dsn = strip_sink_headers(wait_for_file(site.capture, mid, timeout=90).read_bytes())
+    dsn = strip_sink_headers(site.arrived(mid).read_bytes())
     assert site.in_ledger(mid)
     deliver_to_mx(site, dsn)  # its real DSN is accepted like any other
 
@@ -247,7 +258,7 @@ def test_a_huge_dsn_is_read_only_in_part_and_delivered_whole(site: SendmailSite)
     assert site.in_ledger(mid)
     skips_before = site.inbound.log_text().count("probe: answered SKIP")
     deliver_to_mx(site, messages.dsn(sent, failed="bob@elsewhere.test"))
-    delivered = wait_for_file(site.capture, "line 029999 of a large attachment", timeout=90).read_bytes()
+    delivered = site.arrived("line 029999 of a large attachment").read_bytes()
     assert b"X-Sender-Ledger: pass (dsn;" in delivered
     assert len(delivered) > 1_400_000
     assert site.inbound.log_text().count("probe: answered SKIP") == skips_before + 1
