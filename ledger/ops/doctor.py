@@ -32,7 +32,8 @@ from ledger.config import (
     load_config,
     secret_file_exposure,
 )
-from ledger.store import REDIS_SETTINGS, Ledger
+from ledger.redis_settings import REDIS_SETTINGS
+from ledger.store import Ledger
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 GOOD_SECRET_BYTES = 32
