@@ -47,8 +47,8 @@ from ledger.check.detectors.base import Finding
 from ledger.config import ExceptionSettings, NoReferenceSettings, UnmatchedSettings
 from ledger.exceptions import RecipientExceptions, RelayList
 from ledger.hashing import EntryHash
+from ledger.match import Match
 from ledger.srs import SrsStatus, SrsVerdict
-from ledger.store import Match
 
 ACCEPT = "accept"
 REJECT = "reject"
@@ -342,7 +342,15 @@ def _envelope(recipients: Sequence[str], pairs: Mapping[str, Sequence[str]]) -> 
 def per_recipient(policy: Policy, finding: Finding, match: Match,
                   via: Mapping[EntryHash, str] | None) -> int:
     """The bounces per recorded recipient a match may take: fewer through a weak reference."""
-    if finding.weak and via is not None and via.get(match.entry) in finding.weak:
+    return budget_of(policy, finding, via.get(match.entry) if via is not None else None)
+
+
+def budget_of(policy: Policy, finding: Finding, reference: str | None) -> int:
+    """The bounces per recorded recipient an entry found through ``reference`` may take.
+
+    Known before the lookup, so the claim can ride in the lookup's own call.
+    """
+    if finding.weak and reference in finding.weak:
         return min(WEAK_MATCHES_PER_RECIPIENT, policy.matches_per_recipient)
     return policy.matches_per_recipient
 

@@ -19,8 +19,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ledger.errors import LedgerUnavailable
 from ledger.spool import Segment, Spool, SpooledRecord
-from ledger.store import Ledger, LedgerUnavailable
+from ledger.store import Ledger
 
 log = logging.getLogger("sender-ledger.spool")
 

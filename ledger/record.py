@@ -9,15 +9,15 @@ and replayed later (ledger/spool.py, ledger/drain.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from redis.client import Pipeline
-
 from ledger import addresses, msgid
+from ledger.days import today
+from ledger.errors import LedgerUnavailable
 from ledger.hashing import MESSAGE, PAIR, EntryHash, Hasher
 from ledger.spool import Batch, Spool, SpoolError
-from ledger.store import Ledger, LedgerUnavailable, today
+from ledger.store import Ledger
+from ledger.trip import RoundTrip
 
 
 @dataclass
@@ -81,7 +81,33 @@ class SpoolFailed(LedgerUnavailable):
     """The ledger could not take a record and the spool could not keep it: it is lost."""
 
 
+class RecordBatch:
+    """Records gathered to be written together: a big backfill costs one round trip per
+    ``size`` entries, not one per message. ``ledger`` None (a dry run) writes nothing."""
+
+    def __init__(self, ledger: Ledger | None, size: int = 2000) -> None:
+        self.ledger = ledger
+        self.size = size
+        self.records: list[tuple[int, list[Batch]]] = []
+        self.entries = 0
+        self.new = 0  # message entries (not pairs) that were not in the ledger yet
+
+    def add(self, day: int, batches: list[Batch]) -> None:
+        self.records.append((day, batches))
+        self.entries += sum(len(b[1]) for b in batches)
+        if self.entries >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is gathered (one round trip; raises LedgerUnavailable)."""
+        records, self.records, self.entries = self.records, [], 0
+        if self.ledger is not None and records:
+            self.new += sum(self.ledger.record_many(records, counted=MESSAGE))
+
+
 class Recorder:
+    """The one way a sent message becomes ledger entries: milter, ``record``, backfill, follow, replay."""
+
     def __init__(self, ledger: Ledger, hasher: Hasher, spool: Spool | None = None) -> None:
         self.ledger = ledger
         self.hasher = hasher
@@ -113,17 +139,19 @@ class Recorder:
             *(self.hasher.pair(sender, rcpt) for sender, rcpt in verp or ()),
         ]))
 
-    def record(self, sent: SentMessage, extra: Callable[[Pipeline], object] | None = None,
-               day: int | None = None, recipients: int | None = None) -> RecordResult:
-        """Store the message's entries and pairs, for ``day`` (default today), in one round trip.
+    def record(self, sent: SentMessage, day: int | None = None, recipients: int | None = None,
+               trip: RoundTrip | None = None, into: RecordBatch | None = None) -> RecordResult:
+        """Store the message's entries and pairs, for ``day`` (default today).
 
         ``recipients`` is the count the entries store (default: the envelope's);
         a log follower knows it from qmgr's ``nrcpt=``. ``result.new`` tells a
         first record from a repeated one (HSETNX keeps the first).
 
-        ``extra`` rides in the same round trip (see :meth:`Ledger.record_kinds`);
-        it is only called when there is something to record. Without a spool,
-        raises :class:`ledger.store.LedgerUnavailable`; with one, a record the
+        ``trip``: the caller's round trip (the milter's counters ride on it);
+        it is run here, once. ``into``: gather the record in a batch instead
+        (backfill), written when the batch is full or flushed; ``result.new``
+        is then 0. Without a spool, raises
+        :class:`ledger.errors.LedgerUnavailable`; with one, a record the
         ledger refuses is spooled (``result.spooled`` says why) and only
         :class:`SpoolFailed` is raised, when the spool cannot keep it either.
         """
@@ -132,8 +160,11 @@ class Recorder:
             return result
         day = today() if day is None else day
         batches = result.batches(len(sent.recipients) if recipients is None else recipients)
+        if into is not None:
+            into.add(day, batches)
+            return result
         try:
-            new = self.ledger.record_kinds(batches, day=day, extra=extra)
+            new = self.ledger.record_kinds(batches, day=day, trip=trip)
         except LedgerUnavailable as exc:
             if self.spool is None:
                 raise

@@ -5,9 +5,10 @@ from __future__ import annotations
 from ledger.config import Config
 from ledger.hashing import Hasher
 from ledger.record import Recorder
+from ledger.redis_client import client_for
 from ledger.spool import Spool
 from ledger.srs import SrsChecker
-from ledger.store import Ledger, client_for
+from ledger.store import Ledger
 from ledger.verdict import Inspector, Later, limits_from, policy_from
 
 

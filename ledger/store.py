@@ -32,25 +32,21 @@ acknowledgement: 1.6x the record alone on loopback (``scripts/bench_wait.py``);
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 from redis.client import Pipeline
 from redis.exceptions import NoScriptError
 
+from ledger.days import day_key, end_of, today, window
+from ledger.errors import LedgerUnavailable
 from ledger.hashing import MESSAGE, EntryHash
-
-# Re-exported: the connection code moved to ledger.redis_client, callers import it from here too.
-from ledger.redis_client import client_for as client_for
-from ledger.redis_client import connect as connect
-
-SECONDS_PER_DAY = 86400
-RECIPIENT_CAP = 127
-MATCH_STEP = 128
+from ledger.match import MATCH_STEP, RECIPIENT_CAP, Match
+from ledger.trip import RoundTrip
 
 # Scan the day keys of one bucket, newest first, for each field; for each field
 # return {position of the day key, stored value} or false. Served as a Redis 7
@@ -91,49 +87,116 @@ redis.call('HINCRBY', keys[1], args[1], 128)
 redis.call('SET', keys[2], '1', 'EX', 86400)
 return 1
 """
+# Look up and claim in one call (the milter's end of message: one round trip).
+# keys = the day keys of one bucket, newest first, then one claim-token key
+# (a hash in the same slot); args = {n, n fields, n budgets, n groups}. A
+# budget of -1 only looks; 0 claims without limit; k claims within
+# recipients * k. At most one field per group (an envelope recipient) is
+# claimed, the first found within its budget. Returns per field false or
+# {position of the day key, value as found (before the claim), 1 if claimed}.
+# The token hash remembers field -> day key of every claim for a day, so a
+# claim whose reply was lost can be given back (_RELEASE_BODY).
+_LOOKUP_BODY = """
+local n = tonumber(args[1])
+local days = #keys - 1
+local token = keys[#keys]
+local out = {}
+local taken = {}
+for i = 1, n do
+  local f = args[1 + i]
+  local per = tonumber(args[1 + n + i])
+  local group = args[1 + 2 * n + i]
+  out[i] = false
+  for j = 1, days do
+    local v = redis.call('HGET', keys[j], f)
+    if v then
+      v = tonumber(v)
+      local claimed = 0
+      if per >= 0 and not taken[group] then
+        local recipients = v % 128
+        if recipients < 1 then recipients = 1 end
+        if per == 0 or math.floor(v / 128) < recipients * per then
+          redis.call('HINCRBY', keys[j], f, 128)
+          redis.call('HSET', token, f, keys[j])
+          redis.call('EXPIRE', token, 86400)
+          taken[group] = true
+          claimed = 1
+        end
+      end
+      out[i] = {j, v, claimed}
+      break
+    end
+  end
+end
+return out
+"""
+# Give back claims taken under one token: keys = {token key}, args = the
+# fields to give back (none: all). A day key that expired meanwhile is not
+# re-created. Returns how many were given back.
+_RELEASE_BODY = """
+local given = 0
+local fields = args
+if #fields == 0 then fields = redis.call('HKEYS', keys[1]) end
+for _, f in ipairs(fields) do
+  local k = redis.call('HGET', keys[1], f)
+  if k then
+    if redis.call('HEXISTS', k, f) == 1 then
+      redis.call('HINCRBY', k, f, -128)
+      given = given + 1
+    end
+    redis.call('HDEL', keys[1], f)
+  end
+end
+return given
+"""
 FUNCTION_NAME = "sender_ledger_find_v1"
 CLAIM_FUNCTION = "sender_ledger_claim_v1"
+LOOKUP_FUNCTION = "sender_ledger_lookup_v2"
+RELEASE_FUNCTION = "sender_ledger_release_v1"
+_BODIES = {FUNCTION_NAME: _FIND_BODY, CLAIM_FUNCTION: _CLAIM_BODY, LOOKUP_FUNCTION: _LOOKUP_BODY,
+           RELEASE_FUNCTION: _RELEASE_BODY}
+_LOCAL = {FUNCTION_NAME: "find", CLAIM_FUNCTION: "claim", LOOKUP_FUNCTION: "lookup",
+          RELEASE_FUNCTION: "release"}
 _FIND_LIBRARY = (
     "#!lua name=sender_ledger\n"
-    f"local function find(keys, args){_FIND_BODY}end\n"
-    f"local function claim(keys, args){_CLAIM_BODY}end\n"
-    f"redis.register_function{{function_name='{FUNCTION_NAME}', callback=find, flags={{'no-writes'}}}}\n"
-    f"redis.register_function{{function_name='{CLAIM_FUNCTION}', callback=claim}}\n"
+    + "".join(f"local function {_LOCAL[n]}(keys, args){b}end\n" for n, b in _BODIES.items())
+    + "".join(
+        f"redis.register_function{{function_name='{n}', callback={_LOCAL[n]}"
+        + (", flags={'no-writes'}" if n == FUNCTION_NAME else "") + "}\n"
+        for n in _BODIES)
 )
-_FIND_SCRIPT = f"local keys, args = KEYS, ARGV{_FIND_BODY}"
-_FIND_SHA = hashlib.sha1(_FIND_SCRIPT.encode()).hexdigest()
-_CLAIM_SCRIPT = f"local keys, args = KEYS, ARGV{_CLAIM_BODY}"
-_CLAIM_SHA = hashlib.sha1(_CLAIM_SCRIPT.encode()).hexdigest()
+_SCRIPTS = {n: f"local keys, args = KEYS, ARGV{b}" for n, b in _BODIES.items()}
+_SHAS = {n: hashlib.sha1(s.encode()).hexdigest() for n, s in _SCRIPTS.items()}
 CLAIMED, SPENT, GONE = 1, 0, -1
+LOOK_ONLY = -1  # a Claim budget that only looks
 
 
-def _code_missing(exc: redis.ResponseError) -> bool:
+def _code_missing(exc: BaseException) -> bool:
     """Redis lost our function or script (a restart without persistence, a new node)."""
     text = str(exc)
     return "Function not found" in text or "NOSCRIPT" in text or isinstance(exc, NoScriptError)
 
 
-class LedgerUnavailable(Exception):
-    """Redis could not be reached, answered with an error, or did not confirm a write."""
-
-
 @dataclass(frozen=True)
-class Match:
-    """A ledger entry that was found: the day it was recorded and its counters."""
+class Claim:
+    """Take one bounce of an entry's budget as it is found (the milter's end of message).
 
-    entry: EntryHash
-    day: int
-    recipients: int
-    matches: int
+    ``budget``: bounces per recorded recipient the entry may take (0: no
+    limit); ``group``: at most one entry per group (an envelope recipient)
+    is claimed within one bucket's call.
+    """
 
-    @property
-    def date(self) -> str:
-        return time.strftime("%Y-%m-%d", time.gmtime(self.day * SECONDS_PER_DAY))
+    budget: int
+    group: int
 
 
-def today() -> int:
-    """The current UTC day number (days since 1970-01-01)."""
-    return int(time.time() // SECONDS_PER_DAY)
+@dataclass
+class LookupResult:
+    """What a lookup found, per kind, and which of the found entries it claimed."""
+
+    found: dict[bytes, dict[EntryHash, Match]]
+    claimed: list[Match] = field(default_factory=list)
+    token: str = ""
 
 
 class Ledger:
@@ -157,8 +220,12 @@ class Ledger:
         self._use_function: bool | None = None  # decided when the code is first loaded
 
     # -- keys -----------------------------------------------------------------
+    def bucket_tag(self, bucket: int) -> str:
+        """``<namespace>:{<bucket hex>}``: every key of one bucket shares this hash slot."""
+        return f"{self.namespace}:{{{bucket:0{self._bucket_width}x}}}"
+
     def key(self, bucket: int, day: int, kind: bytes = MESSAGE) -> str:
-        return f"{self.namespace}:{{{bucket:0{self._bucket_width}x}}}:{kind.decode()}:{day}"
+        return day_key(f"{self.bucket_tag(bucket)}:{kind.decode()}", day)
 
     def key_pattern(self, kind: bytes = MESSAGE) -> str:
         """A SCAN pattern matching every ledger key of one kind."""
@@ -166,61 +233,51 @@ class Ledger:
 
     def expires_at(self, day: int) -> int:
         """The end of day ``day + lifetime_days``: the last day :meth:`window` still scans it."""
-        return (day + self.lifetime_days + 1) * SECONDS_PER_DAY
+        return end_of(day, self.lifetime_days)
 
     def window(self, day: int | None = None) -> list[int]:
         """Days a lookup scans, newest first (tomorrow too, for clock skew)."""
-        day = today() if day is None else day
-        return list(range(day + 1, day - self.lifetime_days - 1, -1))
+        return window(today() if day is None else day, self.lifetime_days)
 
-    # -- operations -----------------------------------------------------------
-    def record(
-        self,
-        entries: Iterable[EntryHash],
-        recipients: int = 1,
-        kind: bytes = MESSAGE,
-        day: int | None = None,
-        extra: Callable[[Pipeline], object] | None = None,
-    ) -> int:
-        """Record entries (one round trip). Returns how many were new.
+    # -- recording --------------------------------------------------------------
+    def record(self, entries: Iterable[EntryHash], recipients: int = 1, kind: bytes = MESSAGE,
+               day: int | None = None, trip: RoundTrip | None = None) -> int:
+        """Record entries (one round trip). Returns how many were new (see :meth:`record_many`)."""
+        return self.record_kinds([(kind, entries, recipients)], day, trip)
 
-        ``extra`` may queue more commands (e.g. the observer's counters) on the
-        same pipeline; their replies and errors are ignored, so they can never
-        turn a good record into a failure. Raises :class:`LedgerUnavailable`
-        unless the entries are written (and, with ``wait_replicas``, confirmed).
-        """
-        return self.record_kinds([(kind, entries, recipients)], day, extra)
-
-    def record_kinds(
-        self,
-        batches: Sequence[tuple[bytes, Iterable[EntryHash], int]],
-        day: int | None = None,
-        extra: Callable[[Pipeline], object] | None = None,
-    ) -> int:
-        """Record several batches of (kind, entries, recipients) in one round trip.
+    def record_kinds(self, batches: Sequence[tuple[bytes, Iterable[EntryHash], int]],
+                     day: int | None = None, trip: RoundTrip | None = None) -> int:
+        """Record several batches of (kind, entries, recipients) for one day in one round trip.
 
         The outbound side stores a message's entries and its (sender,
         recipient) pairs together, so a message costs one round trip however
-        many kinds it yields (``extra`` as for :meth:`record`). Returns how
-        many entries were new.
+        many kinds it yields. Returns how many entries were new.
         """
         day = today() if day is None else day
-        return self.record_many([(day, batches)], extra)[0]
+        return self.record_many([(day, batches)], trip)[0]
 
     def record_many(
         self,
         records: Sequence[tuple[int, Sequence[tuple[bytes, Iterable[EntryHash], int]]]],
-        extra: Callable[[Pipeline], object] | None = None,
+        trip: RoundTrip | None = None,
+        counted: bytes | None = None,
     ) -> list[int]:
-        """Record many (day, batches) records in one round trip; how many entries of each were new.
+        """Record many (day, batches) records in one round trip; how many entries of each were new
+        (of kind ``counted`` only, if given).
 
-        ``HSETNX`` makes this idempotent: a record written twice (a spool
-        replay of a write that had in fact landed) counts once and keeps the
-        bounce count it already has. Raises :class:`LedgerUnavailable`.
+        ``trip`` is the caller's round trip, on which others (the counters, the
+        decision log) may have queued commands already: it is executed here,
+        and only this record's replies decide success, so a refused counter
+        never turns a good record into a failure. ``HSETNX`` makes this
+        idempotent: a record written twice (a spool replay of a write that had
+        in fact landed) counts once and keeps the bounce count it already has.
+        Raises :class:`LedgerUnavailable` unless the entries are written (and,
+        with ``wait_replicas``, confirmed).
         """
         plans: list[dict[str, list[bytes]]] = []
-        pipe = self.client.pipeline(transaction=False)
-        own = 0
+        trip = trip or RoundTrip(self.client)
+        start = trip.mark()
+        ignored: set[str] = set()  # keys of a kind not counted
         for day, batches in records:
             keys: dict[str, list[bytes]] = defaultdict(list)
             values: dict[str, int] = {}
@@ -230,21 +287,18 @@ class Ledger:
                     key = self.key(entry.bucket, day, kind)
                     keys[key].append(entry.field)
                     values[key] = value
+                    if counted is not None and kind != counted:
+                        ignored.add(key)
             for key, fields in keys.items():
-                for field in fields:
-                    pipe.hsetnx(key, field, values[key])
-                pipe.expireat(key, self.expires_at(day))
-                own += len(fields) + 1
+                for name in fields:
+                    trip.pipe.hsetnx(key, name, values[key])
+                trip.pipe.expireat(key, self.expires_at(day))
             plans.append(keys)
+        own = trip.mark() - start
         if not own:
             return [0] * len(records)
-        try:
-            if extra is not None:
-                extra(pipe)
-            confirm = self.queue_confirmation(pipe)
-            results = pipe.execute(raise_on_error=extra is None)
-        except redis.RedisError as exc:
-            raise LedgerUnavailable(str(exc)) from exc
+        confirm = self.queue_confirmation(trip.pipe)
+        results = trip.replies(start, trip.mark())
         for reply in results[:own]:
             if isinstance(reply, Exception):
                 raise LedgerUnavailable(str(reply))
@@ -254,8 +308,9 @@ class Ledger:
         counts = []
         for keys in plans:
             new = 0
-            for fields in keys.values():
-                new += sum(int(next(replies)) for _ in fields)
+            for key, fields in keys.items():
+                added = sum(int(next(replies)) for _ in fields)
+                new += 0 if key in ignored else added
                 next(replies)  # the EXPIREAT reply
             counts.append(new)
         return counts
@@ -279,79 +334,75 @@ class Ledger:
                 f"{self.wait_timeout_ms} ms); the master may have been replaced"
             )
 
-    def find(
-        self,
-        entries: Sequence[EntryHash],
-        kind: bytes = MESSAGE,
-        day: int | None = None,
-    ) -> dict[EntryHash, Match]:
+    # -- looking up ---------------------------------------------------------------
+    def lookup(self, requests: Mapping[bytes, Sequence[EntryHash]], day: int | None = None,
+               claims: Mapping[EntryHash, Claim] | None = None) -> Lookup:
+        """A lookup of entries of several kinds, to be queued on someone's round trip.
+
+        With ``claims`` the entries they name are counted as they are found,
+        in the same call (see :class:`Claim`); without, the lookup is
+        read-only (FCALL_RO: allowed on replicas).
+        """
+        return Lookup(self, requests, self.window(day), claims)
+
+    def find(self, entries: Sequence[EntryHash], kind: bytes = MESSAGE,
+             day: int | None = None) -> dict[EntryHash, Match]:
         """Look up many entries of one kind at once (one round trip)."""
         return self.find_kinds({kind: entries}, day).get(kind, {})
 
-    def find_kinds(
-        self,
-        requests: Mapping[bytes, Sequence[EntryHash]],
-        day: int | None = None,
-    ) -> dict[bytes, dict[EntryHash, Match]]:
-        """Look up entries of several kinds: one script call per (kind, bucket), one round trip.
+    def find_kinds(self, requests: Mapping[bytes, Sequence[EntryHash]],
+                   day: int | None = None) -> dict[bytes, dict[EntryHash, Match]]:
+        """Look up entries of several kinds on a round trip of their own."""
+        lookup = self.lookup(requests, day)
+        trip = RoundTrip(self.client)
+        lookup.queue(trip)
+        return lookup.result(trip).found
 
-        The inbound check asks for a candidate's references and its
-        (sender, recipient) pairs together, so the envelope check costs no
-        second round trip.
-        """
-        days = self.window(day)
-        groups: list[tuple[bytes, list[EntryHash]]] = []
-        for kind, entries in requests.items():
-            by_bucket: dict[int, list[EntryHash]] = defaultdict(list)
-            for entry in dict.fromkeys(entries):
-                by_bucket[entry.bucket].append(entry)
-            groups.extend((kind, group) for group in by_bucket.values())
-        found: dict[bytes, dict[EntryHash, Match]] = {kind: {} for kind in requests}
-        if not groups:
-            return found
-        for attempt in (1, 2):
+    def ensure_code(self) -> None:
+        """Load the ledger's Redis code once (and again after Redis lost it)."""
+        if self._use_function is None:
             try:
-                if self._use_function is None:
-                    self._load_code()
-                pipe = self.client.pipeline(transaction=False)
-                for kind, group in groups:
-                    # one bucket per call: all its day keys (of any kind) share a hash slot
-                    keys = [self.key(group[0].bucket, d, kind) for d in days]
-                    fields = [e.field for e in group]
-                    if self._use_function:
-                        pipe.fcall_ro(FUNCTION_NAME, len(keys), *keys, *fields)
-                    else:
-                        pipe.evalsha(_FIND_SHA, len(keys), *keys, *fields)
-                replies = pipe.execute()
-                break
-            except redis.ResponseError as exc:
-                if attempt == 1 and _code_missing(exc):
-                    self._use_function = None  # load it again, then retry once
-                    continue
-                raise LedgerUnavailable(str(exc)) from exc
+                self._load_code()
             except redis.RedisError as exc:
                 raise LedgerUnavailable(str(exc)) from exc
-        for (kind, group), reply in zip(groups, replies, strict=True):
-            for entry, hit in zip(group, reply, strict=True):
-                if hit:
-                    position, value = int(hit[0]), int(hit[1])
-                    found[kind][entry] = Match(
-                        entry=entry,
-                        day=days[position - 1],
-                        recipients=value % MATCH_STEP,
-                        matches=value // MATCH_STEP,
-                    )
-        return found
 
     def _load_code(self) -> None:
-        """Load the lookup code: a Redis 7 function, else (Redis 6) a script."""
+        """Load the lookup code: a Redis 7 function, else (Redis 6) scripts."""
         try:
             self.client.function_load(_FIND_LIBRARY, replace=True)
             self._use_function = True
         except redis.ResponseError:
-            self.client.script_load(_FIND_SCRIPT)
-            self.client.script_load(_CLAIM_SCRIPT)
+            for script in _SCRIPTS.values():
+                self.client.script_load(script)
             self._use_function = False
+
+    def call(self, pipe: Pipeline, name: str, keys: Sequence[str], args: Sequence[Any],
+             readonly: bool = False) -> None:
+        """Queue one of the ledger's functions (or, on Redis 6, its script) on ``pipe``."""
+        if self._use_function is False:
+            pipe.evalsha(_SHAS[name], len(keys), *keys, *args)
+        elif readonly:
+            pipe.fcall_ro(name, len(keys), *keys, *args)
+        else:
+            pipe.fcall(name, len(keys), *keys, *args)
+
+    def token_key(self, bucket: int, token: str) -> str:
+        """The hash that remembers the claims one decision took in one bucket."""
+        return f"{self.bucket_tag(bucket)}:c:{token}"
+
+    def queue_release(self, pipe: Pipeline, token: str, matches: Sequence[Match] = (),
+                      buckets: Iterable[int] = ()) -> None:
+        """Queue "give back the claims taken under ``token``" on someone's pipeline.
+
+        ``matches``: give back just these; ``buckets``: everything claimed in
+        these buckets (a trip whose reply was lost). A day key that expired
+        meanwhile is not re-created.
+        """
+        by_bucket: dict[int, list[bytes]] = {b: [] for b in buckets}
+        for match in matches:
+            by_bucket.setdefault(match.entry.bucket, []).append(match.entry.field)
+        for bucket, fields in by_bucket.items():
+            self.call(pipe, RELEASE_FUNCTION, [self.token_key(bucket, token)], fields)
 
     def queue_count(self, pipe: Pipeline, match: Match, kind: bytes = MESSAGE,
                     per_recipient: int = 0, token: str | None = None) -> None:
@@ -364,12 +415,9 @@ class Ledger:
         (:meth:`find_kinds`) on this ledger first, which loads the code.
         """
         key = self.key(match.entry.bucket, match.day, kind)
-        token_key = f"{self.namespace}:{{{match.entry.bucket:0{self._bucket_width}x}}}:c:" \
+        token_key = f"{self.bucket_tag(match.entry.bucket)}:c:" \
             f"{token or uuid.uuid4().hex}:{match.entry.field.hex()}"
-        if self._use_function is False:
-            pipe.evalsha(_CLAIM_SHA, 2, key, token_key, match.entry.field, per_recipient)
-        else:
-            pipe.fcall(CLAIM_FUNCTION, 2, key, token_key, match.entry.field, per_recipient)
+        self.call(pipe, CLAIM_FUNCTION, [key, token_key], [match.entry.field, per_recipient])
 
     def claim(self, matches: Sequence[Match], per_recipient: int, kind: bytes = MESSAGE,
               token: str | None = None, budgets: Sequence[int] | None = None) -> list[int]:
@@ -383,8 +431,7 @@ class Ledger:
         """
         for attempt in (1, 2):
             try:
-                if self._use_function is None:
-                    self._load_code()
+                self.ensure_code()
                 pipe = self.client.pipeline(transaction=False)
                 for index, match in enumerate(matches):
                     per = budgets[index] if budgets is not None else per_recipient
@@ -413,6 +460,7 @@ class Ledger:
         """Count one more bounce against a matched entry (no budget check), on its own round trip."""
         self.claim([match], 0, kind)
 
+    # -- the catching-up flag -------------------------------------------------------
     def catching_up_key(self) -> str:
         """The flag a spool drain raises (its own hash slot: any node may hold it)."""
         return f"{self.namespace}:{{spool}}:catching-up"
@@ -423,6 +471,10 @@ class Ledger:
             self.client.set(self.catching_up_key(), b"1", px=max(1, int(seconds * 1000)))
         except redis.RedisError as exc:
             raise LedgerUnavailable(str(exc)) from exc
+
+    def queue_catching_up(self, pipe: Pipeline) -> None:
+        """Queue the flag's check on someone's pipeline (its reply: see :func:`flag_raised`)."""
+        pipe.exists(self.catching_up_key())
 
     def catching_up(self) -> bool:
         """True while a spool drain is under way somewhere (raises LedgerUnavailable)."""
@@ -438,12 +490,88 @@ class Ledger:
             raise LedgerUnavailable(str(exc)) from exc
 
 
-# Redis settings the layout relies on (conf/redis-ledger.conf explains each;
-# ``doctor`` checks them). A bucket larger than hash-max-listpack-entries turns
-# silently into a hashtable at ~5x the memory.
-REDIS_SETTINGS: dict[str, str] = {
-    "hash-max-listpack-entries": "2048",
-    "hash-max-listpack-value": "64",
-    "maxmemory-policy": "noeviction",
-    "lazyfree-lazy-expire": "yes",
-}
+def flag_raised(reply: object) -> bool:
+    """The catching-up flag's reply; an error counts as raised (a 451 costs a retry, a wrong 550 a bounce)."""
+    return isinstance(reply, Exception) or bool(reply)
+
+
+class Lookup:
+    """One lookup (and maybe claim) queued on a round trip: one function call per (kind, bucket).
+
+    All day keys of one bucket share a hash slot, so each call is Cluster-safe,
+    and a pipeline of calls across buckets works on every topology.
+    """
+
+    def __init__(self, ledger: Ledger, requests: Mapping[bytes, Sequence[EntryHash]],
+                 days: list[int], claims: Mapping[EntryHash, Claim] | None) -> None:
+        self.ledger = ledger
+        self.days = days
+        self.claims = dict(claims or {})
+        self.token = uuid.uuid4().hex if self.claims else ""
+        self.groups: list[tuple[bytes, list[EntryHash]]] = []
+        for kind, entries in requests.items():
+            by_bucket: dict[int, list[EntryHash]] = defaultdict(list)
+            for entry in dict.fromkeys(entries):
+                by_bucket[entry.bucket].append(entry)
+            self.groups.extend((kind, group) for group in by_bucket.values())
+        self.kinds = list(requests)
+        self._span = (0, 0)
+        self._error: LedgerUnavailable | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.groups
+
+    def queue(self, trip: RoundTrip) -> None:
+        """Queue the calls on ``trip`` (loading the code first if Redis has none of ours yet)."""
+        try:
+            self.ledger.ensure_code()
+        except LedgerUnavailable as exc:
+            self._error = exc
+            return
+        start = trip.mark()
+        self._queue(trip.pipe)
+        self._span = (start, trip.mark())
+
+    def _queue(self, pipe: Pipeline) -> None:
+        ledger = self.ledger
+        for kind, group in self.groups:
+            keys = [ledger.key(group[0].bucket, d, kind) for d in self.days]
+            fields = [e.field for e in group]
+            claims = [self.claims.get(e) for e in group]
+            if not any(claims):
+                ledger.call(pipe, FUNCTION_NAME, keys, fields, readonly=True)
+                continue
+            budgets = [LOOK_ONLY if c is None else c.budget for c in claims]
+            groups = [0 if c is None else c.group for c in claims]
+            keys.append(ledger.token_key(group[0].bucket, self.token))
+            ledger.call(pipe, LOOKUP_FUNCTION, keys, [len(fields), *fields, *budgets, *groups])
+
+    def claimed_buckets(self) -> list[int]:
+        """The buckets in which this lookup may have claimed (for a release after a lost reply)."""
+        return [group[0].bucket for _, group in self.groups if any(e in self.claims for e in group)]
+
+    def result(self, trip: RoundTrip) -> LookupResult:
+        """What was found (raises LedgerUnavailable). Reloads lost code and asks again, once."""
+        if self._error is not None:
+            raise self._error
+        replies = trip.replies(*self._span)
+        if any(isinstance(r, Exception) and _code_missing(r) for r in replies):
+            self.ledger._use_function = None  # Redis lost our code: load it, ask again alone
+            self.ledger.ensure_code()
+            again = RoundTrip(self.ledger.client)
+            start = again.mark()
+            self._queue(again.pipe)
+            replies = again.replies(start, again.mark())
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise LedgerUnavailable(str(reply))
+        out = LookupResult({kind: {} for kind in self.kinds}, token=self.token)
+        for (kind, group), reply in zip(self.groups, replies, strict=True):
+            for entry, hit in zip(group, reply, strict=True):
+                if hit:
+                    match = Match.from_value(entry, self.days[int(hit[0]) - 1], int(hit[1]))
+                    out.found[kind][entry] = match
+                    if len(hit) > 2 and int(hit[2]):
+                        out.claimed.append(match)
+        return out

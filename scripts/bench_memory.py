@@ -25,9 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from ledger.days import today
 from ledger.hashing import MESSAGE, PAIR, Hasher
 from ledger.record import Recorder, SentMessage
-from ledger.store import Ledger, connect, today
+from ledger.redis_client import connect
+from ledger.store import Ledger
 from testbed import RedisServer
 
 

@@ -29,12 +29,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ledger.check import Envelope, screen
 from ledger.config import Config
+from ledger.days import today
 from ledger.decide import Policy
 from ledger.hashing import Hasher
 from ledger.observe import Observer, counters
 from ledger.observe.metrics import Metrics
 from ledger.record import Recorder, SentMessage
-from ledger.store import Ledger, connect, today
+from ledger.redis_client import connect
+from ledger.store import Ledger
+from ledger.trip import RoundTrip
 from ledger.verdict import Inspector
 from testbed import RedisServer
 
@@ -92,6 +95,11 @@ def main() -> int:
             def sent(i: int, tag: str) -> SentMessage:
                 return SentMessage("alice@example.test", ["bob@example.com"], f"<{tag}.{i}@example.test>")
 
+            def counted(i: int) -> RoundTrip:
+                trip = RoundTrip(client)
+                counters.queue_increments(trip.pipe, "sl", day, 35, (counters.RECORDED,))
+                return trip
+
             def separate(i: int) -> None:
                 recorder.record(sent(i, "c"))
                 pipe = client.pipeline(transaction=False)
@@ -101,7 +109,7 @@ def main() -> int:
             variants: dict[str, Callable[[int], object]] = {
                 "record alone": lambda i: recorder.record(sent(i, "a")),
                 "record + counter, same pipeline": lambda i: recorder.record(
-                    sent(i, "b"), extra=observer.record_hook()),
+                    sent(i, "b"), trip=counted(i)),
                 "record, then counter round trip": separate,
                 "PING round trip": lambda i: client.ping(),
                 "inspect candidate (lookup)": lambda i: inspector.inspect(envelope, bounce),

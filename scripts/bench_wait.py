@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ledger.hashing import Hasher
 from ledger.record import Recorder, SentMessage
-from ledger.store import Ledger, connect
+from ledger.redis_client import connect
+from ledger.store import Ledger
 from testbed import RedisServer, free_port
 from testbed.procs import wait_for
 

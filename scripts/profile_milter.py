@@ -120,8 +120,8 @@ def main() -> int:
                                 *([] if args.all_threads else ["--gil"])],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         with multiprocessing.get_context("fork").Pool(1) as pool:
-            rate, milter_cpu, _client_cpu, accepted = run(pool, milter, mail_from, raws,
-                                                         args.sessions, 1)
+            rate, milter_cpu, _client_cpu, accepted, _ = run(pool, milter, mail_from, raws,
+                                                            args.sessions, 1)
         spy.send_signal(2)  # SIGINT: py-spy writes its output and exits
         spy.wait(60)
         print(f"{args.side} milter, {args.kind if args.side == 'inbound' else 'recorded'} mail: "

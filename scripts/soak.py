@@ -47,7 +47,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger.store import connect
+from ledger.redis_client import connect
 from scripts import loadmail
 from testbed import PrivateSite
 

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from ledger.store import REDIS_SETTINGS
+from ledger.redis_settings import REDIS_SETTINGS
 
 
 def free_port() -> int:

@@ -19,8 +19,9 @@ import pytest
 import redis
 
 from ledger.config import CONFIG_ENV, Config, load_config
+from ledger.redis_client import connect
 from ledger.services import hasher_for, inspector_for, recorder_for
-from ledger.store import Ledger, connect
+from ledger.store import Ledger
 from testbed import PrivateSite, RedisCluster, RedisServer
 
 SECRET = "test-secret-0123456789abcdef"

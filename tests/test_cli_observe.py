@@ -11,11 +11,13 @@ import redis
 
 from ledger.cli import main
 from ledger.config import Config, ConfigError, load_config
+from ledger.days import SECONDS_PER_DAY, today
 from ledger.hashing import Hasher
 from ledger.observe import Observer
+from ledger.observe.observer import RECORDED
 from ledger.observe.timefmt import day_date
 from ledger.record import Recorder
-from ledger.store import SECONDS_PER_DAY, Ledger, today
+from ledger.store import Ledger
 from ledger.verdict import Inspector
 from tests.conftest import write_config
 from tests.observe_helpers import SENDER, bounce_envelope, dsn, sent
@@ -39,7 +41,8 @@ def decide_some(config: Config, redis_client: redis.Redis, recorder: Recorder,
     """One matched bounce, two forged ones (to an address never written to, so the
     envelope check cannot accept them either)."""
     observer = Observer.from_config(config, redis_client)
-    recorder.record(sent("real@example.test"), extra=observer.record_hook())
+    recorder.record(sent("real@example.test"))
+    observer.recorded(RECORDED, 0.001)
     for qid, ref in (("QA1", "real@example.test"), ("QR1", "forged1@x"), ("QR2", "forged2@x")):
         envelope = bounce_envelope(qid)
         failed = "bob@fail.test" if qid == "QA1" else "stranger@fail.test"

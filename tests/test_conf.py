@@ -13,7 +13,7 @@ import redis
 
 from ledger.config import load_config
 from ledger.ops.postfix_conf import check_postfix
-from ledger.store import REDIS_SETTINGS
+from ledger.redis_settings import REDIS_SETTINGS
 from testbed.postfix import pristine_master_cf
 from testbed.procs import RedisServer, wait_for
 

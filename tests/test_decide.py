@@ -5,7 +5,7 @@ from __future__ import annotations
 from ledger.check.detectors.base import Finding
 from ledger.decide import ACCEPT, REJECT, TEMPFAIL, Policy, decide, unreachable
 from ledger.hashing import EntryHash
-from ledger.store import Match
+from ledger.match import Match
 
 POLICY = Policy(reject_text="Backscatter refused")
 DSN = Finding("dsn", ("orig@example.test",), form=True)

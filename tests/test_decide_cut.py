@@ -8,7 +8,7 @@ from ledger.check.detectors.base import Finding
 from ledger.check.message import Cut
 from ledger.decide import ACCEPT, REJECT, TEMPFAIL, Policy, decide
 from ledger.hashing import EntryHash
-from ledger.store import Match
+from ledger.match import Match
 
 RCPT = ["alice@example.test"]
 PAIRS = {"alice@example.test": ["bob@example.com"]}  # alice did write to bob

@@ -9,7 +9,7 @@ from ledger.check.message import Cut
 from ledger.decide import ACCEPT, REJECT, TAG, TEMPFAIL, Cause, Policy, decide
 from ledger.exceptions import RecipientExceptions, RelayList
 from ledger.hashing import EntryHash
-from ledger.store import Match
+from ledger.match import Match
 
 ALICE, BOB = "alice@example.test", "bob@branch.example.test"
 EXC = RecipientExceptions.parse(["alice@example.test", "@branch.example.test"])

@@ -7,7 +7,7 @@ import pytest
 from ledger.check.detectors.base import Finding
 from ledger.decide import ACCEPT, NO_REFERENCE_DEFAULTS, REJECT, Policy, decide
 from ledger.hashing import EntryHash
-from ledger.store import Match
+from ledger.match import Match
 
 R = ["alice@example.test"]
 BOB = "bob@example.com"

@@ -17,7 +17,8 @@ from ledger.config import load_config
 from ledger.hashing import Hasher
 from ledger.ops import doctor
 from ledger.ops.postfix_conf import PostfixSettings, Service, _judge, milter_list, postfix_socket
-from ledger.store import REDIS_SETTINGS, Ledger
+from ledger.redis_settings import REDIS_SETTINGS
+from ledger.store import Ledger
 from testbed.procs import RedisServer
 from tests.conftest import SECRET
 

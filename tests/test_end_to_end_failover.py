@@ -31,9 +31,9 @@ from pathlib import Path
 import pytest
 
 from ledger.config import load_config
+from ledger.errors import LedgerUnavailable
 from ledger.record import SentMessage
 from ledger.services import open_ledger, recorder_for
-from ledger.store import LedgerUnavailable
 from testbed import PrivateSite, RedisServer
 from tests import failover_load as load
 from tests.conftest import SECRET

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.store import connect
+from ledger.redis_client import connect
 from testbed import PrivateSite
 from testbed.postfix import SITE_DOMAIN
 from testbed.postsrsd import PrivatePostsrsd

@@ -17,10 +17,10 @@ import pytest
 import redis
 
 from ledger.config import load_config
+from ledger.days import today
 from ledger.hashing import MESSAGE, PAIR
 from ledger.record import SentMessage
 from ledger.services import hasher_for, open_ledger, recorder_for
-from ledger.store import today
 from testbed.procs import RedisServer
 from tests.conftest import write_config
 

@@ -22,11 +22,14 @@ import pytest
 import redis
 
 from ledger.config import Config
+from ledger.days import today
+from ledger.errors import LedgerUnavailable
 from ledger.hashing import Hasher
 from ledger.observe import dump
 from ledger.record import SentMessage
+from ledger.redis_client import connect
 from ledger.services import open_ledger, recorder_for
-from ledger.store import Ledger, LedgerUnavailable, connect, today
+from ledger.store import Ledger
 from testbed import RedisServer, SentinelSet, free_port
 from testbed.procs import wait_for
 from testbed.sentinel import SentinelProcess

@@ -23,14 +23,16 @@ import redis
 
 from ledger import msgid
 from ledger.config import load_config
+from ledger.days import today
 from ledger.hashing import MESSAGE, PAIR, Hasher
 from ledger.observe import counters
 from ledger.ops import follow_state
 from ledger.ops import postfix_log as plog
 from ledger.ops.assemble import Assembler, Ready, Tally
 from ledger.ops.tail import FileTail
+from ledger.redis_client import connect
 from ledger.services import hasher_for
-from ledger.store import Ledger, connect, today
+from ledger.store import Ledger
 from testbed import PrivateSite
 from testbed.procs import RedisServer, wait_for
 from tests.conftest import SECRET

@@ -15,8 +15,8 @@ from pathlib import Path
 import Milter
 import pytest
 
-from ledger.milter.inbound import InboundMilter
-from ledger.milter.outbound import OutboundMilter
+from ledger.milter.inbound import InboundMilter, make_inbound
+from ledger.milter.outbound import make_outbound
 from ledger.record import Recorder
 from ledger.verdict import Inspector
 from scripts import loadmail
@@ -29,11 +29,7 @@ FIELD = ("X-Trace", b"t" * 1000)
 
 
 def inbound_for(inspector: Inspector) -> InboundMilter:
-    class Session(InboundMilter):
-        pass
-
-    Session.inspector = inspector
-    milter = Session()
+    milter = make_inbound(inspector)()
     milter._setctx(None)  # as pymilter does at close: no MTA context in a unit test
     return milter
 
@@ -74,11 +70,7 @@ def test_a_closed_inbound_session_is_freed_without_the_garbage_collector(
 
 def test_a_closed_outbound_session_is_freed_without_the_garbage_collector(
         recorder: Recorder, no_gc: None) -> None:
-    class Session(OutboundMilter):
-        pass
-
-    Session.recorder = recorder
-    milter = Session()
+    milter = make_outbound(recorder)()
     milter._setctx(None)
     milter.envfrom("<alice@example.test>")
     milter.envrcpt("<bob@example.com>")

@@ -1,6 +1,6 @@
 """The hooks the milters call, against the private Redis: counters, log, metrics.
 
-The milters call exactly these (Observer.ordinary / decided / record_hook /
+The milters call exactly these (Observer.ordinary / decided / ride /
 recorded) around the Inspector and the Recorder; the pymilter glue itself is
 covered end to end through Postfix.
 """
@@ -18,11 +18,16 @@ from redis.crc import key_slot
 
 from ledger.cli import main
 from ledger.config import Config, ConfigError
+from ledger.days import SECONDS_PER_DAY, today
 from ledger.decide import Cause, Decision
+from ledger.errors import LedgerUnavailable
 from ledger.observe import Observer, counters, decision_log
 from ledger.observe.metrics import Metrics, metrics_for
-from ledger.record import Recorder
-from ledger.store import SECONDS_PER_DAY, Ledger, LedgerUnavailable, connect, today
+from ledger.observe.observer import RECORDED, SKIPPED
+from ledger.record import Recorder, RecordResult, SentMessage
+from ledger.redis_client import connect
+from ledger.store import Ledger
+from ledger.trip import RoundTrip
 from ledger.verdict import Inspector
 from testbed import free_port
 from tests.observe_helpers import bounce_envelope, dsn, sent
@@ -147,27 +152,41 @@ def test_redis_down_is_logged_and_counted_never_raised(config: Config, tmp_path:
     assert "bookkeeping: Redis error" in caplog.text and "kept for later" in caplog.text
 
 
-def test_record_counter_rides_in_the_record_round_trip(config: Config, redis_client: redis.Redis,
-                                                       recorder: Recorder, ledger: Ledger) -> None:
-    observer = observer_for(config, redis_client)
-    redis_client.config_resetstat()
-    result = recorder.record(sent("out-1@example.test"), extra=observer.record_hook())
-    assert result.entries
-    assert day_counters(redis_client)["recorded"] == 1
-    assert ledger.find(list(result.entries))
-    # Nothing to record (null sender): the hook is not run, nothing counted.
-    recorder.record(sent("out-2@example.test", sender=""), extra=observer.record_hook())
-    assert day_counters(redis_client)["recorded"] == 1
+def record_as_the_milter(observer: Observer, recorder: Recorder, message: SentMessage) -> RecordResult:
+    """What the outbound milter does at end of message: one trip with the riders, then count."""
+    trip = RoundTrip(recorder.ledger.client)
+    observer.ride(trip)
+    try:
+        result = recorder.record(message, trip=trip)
+    finally:
+        trip.run()
+    observer.recorded(RECORDED if result.entries or result.pairs else SKIPPED, 0.001)
+    return result
 
 
-def test_a_failing_hook_never_fails_the_record(redis_client: redis.Redis, recorder: Recorder,
-                                               ledger: Ledger) -> None:
+def test_record_counter_rides_on_the_next_record_round_trip(config: Config, redis_client: redis.Redis,
+                                                            recorder: Recorder, ledger: Ledger) -> None:
+    observer = Observer.from_config(config, redis_client, background=True, linger=60)
+    try:
+        result = record_as_the_milter(observer, recorder, sent("out-1@example.test"))
+        assert result.entries and ledger.find(list(result.entries))
+        assert day_counters(redis_client).get("recorded", 0) == 0  # waits for a ride
+        # Nothing to record (null sender): nothing counted, but its trip carries the first count.
+        record_as_the_milter(observer, recorder, sent("out-2@example.test", sender=""))
+        assert day_counters(redis_client)["recorded"] == 1
+        record_as_the_milter(observer, recorder, sent("out-3@example.test"))
+        assert observer.flush()
+        assert day_counters(redis_client)["recorded"] == 2
+    finally:
+        observer.close()
+
+
+def test_a_failing_rider_never_fails_the_record(redis_client: redis.Redis, recorder: Recorder,
+                                                ledger: Ledger) -> None:
     redis_client.set("not-a-hash", "x")
-
-    def bad_hook(pipe: object) -> None:
-        pipe.hincrby("not-a-hash", "recorded", 1)  # type: ignore[attr-defined]  # WRONGTYPE
-
-    result = recorder.record(sent("out-3@example.test"), extra=bad_hook)
+    trip = RoundTrip(redis_client)
+    trip.pipe.hincrby("not-a-hash", "recorded", 1)  # WRONGTYPE
+    result = recorder.record(sent("out-3@example.test"), trip=trip)
     assert len(ledger.find(list(result.entries))) == len(result.entries)
 
 
@@ -219,13 +238,15 @@ def test_busy_metrics_port_is_a_config_error() -> None:
 
 
 
-def test_a_failing_record_still_fails_with_a_hook(redis_client: redis.Redis, recorder: Recorder,
-                                                  ledger: Ledger, config: Config) -> None:
+def test_a_failing_record_still_fails_with_a_rider(redis_client: redis.Redis, recorder: Recorder,
+                                                   ledger: Ledger, config: Config) -> None:
     message = sent("out-4@example.test")
     [entry] = recorder.entries(message).entries
     redis_client.set(ledger.key(entry.bucket, today()), "not a hash")
+    trip = RoundTrip(redis_client)
+    trip.pipe.hincrby("sl:{obs}:stats:1", "recorded", 1)
     with pytest.raises(LedgerUnavailable, match="WRONGTYPE"):
-        recorder.record(message, extra=observer_for(config, redis_client).record_hook())
+        recorder.record(message, trip=trip)
 
 
 def test_bad_metrics_address_on_the_command_line_is_one_line(

@@ -16,8 +16,9 @@ from ledger.check.replyish import own_text
 from ledger.config import Config
 from ledger.decide import ACCEPT, TAG, Cause, Decision, heuristic_only, ordinary_again
 from ledger.record import Recorder, SentMessage
+from ledger.redis_client import connect
 from ledger.services import inspector_for
-from ledger.store import Ledger, connect
+from ledger.store import Ledger
 from ledger.verdict import Inspector
 
 ALICE = "alice@example.test"

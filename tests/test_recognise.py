@@ -24,7 +24,7 @@ from ledger.check.quoted import HeaderBlock, header_block_ids, weak_id
 from ledger.check.stream import Scanner
 from ledger.decide import Policy, decide
 from ledger.hashing import EntryHash
-from ledger.store import Match
+from ledger.match import Match
 
 USER = "alice@example.test"
 OWN = "<own.1@mx.example.com>"

@@ -13,13 +13,15 @@ import pytest
 
 from ledger.check import Envelope
 from ledger.config import Config
+from ledger.days import today
 from ledger.decide import ACCEPT, REJECT, TEMPFAIL, Cause
 from ledger.hashing import MESSAGE
 from ledger.observe import Observer, counters
 from ledger.record import Recorder, SentMessage
+from ledger.redis_client import connect
 from ledger.services import hasher_for, inspector_for
 from ledger.spool import Spool
-from ledger.store import Ledger, connect, today
+from ledger.store import Ledger
 from testbed import RedisServer
 from tests import messages
 
@@ -136,26 +138,29 @@ def test_what_could_not_be_written_during_an_outage_is_counted_when_redis_return
     observer.close()
 
 
-def test_a_bounce_count_redis_cannot_take_now_is_written_later(
+def test_a_claim_whose_reply_was_lost_is_given_back_so_the_retry_counts_once(
         config: Config, own_redis: RedisServer, recorder: Recorder) -> None:
+    """The lookup and the claim are one call: if its reply is lost the answer is 451, and
+    whatever it may have counted is given back later, so the sender's retry counts once."""
     client = connect(own_redis.url, socket_timeout=0.3, connect_timeout=0.3)
     led = Ledger(client, config.redis.namespace, config.ledger.lifetime_days, config.ledger.bucket_bits)
     Recorder(led, hasher_for(config)).record(SentMessage(ALICE, ["r0@example.com"], "<late@example.test>"))
     observer = Observer.from_config(config, client, background=True)
     inspector = inspector_for(config, led, later=observer.later)
     dsn = messages.dsn(messages.original("<late@example.test>"), failed="r0@example.com")
-    looked_up = inspector.inspect(Envelope("", [ALICE]), dsn)  # loads the code, finds the entry
-    assert looked_up.matches
+    assert inspector.inspect(Envelope("", [ALICE]), dsn).matches  # loads the code, finds the entry
+    entry = hasher_for(config).message("late@example.test", ALICE)
     assert own_redis.proc is not None
     os.kill(own_redis.proc.pid, signal.SIGSTOP)
     try:
-        # The claim times out: accepted (it was found), the count is kept for later.
-        real = inspector._claim(looked_up, _finding(inspector, dsn), [ALICE], {}, {})
-        assert real.action == ACCEPT and real.matched
+        lost = inspector.inspect(Envelope("", [ALICE]), dsn, claim=True)
+        assert lost.action == TEMPFAIL and lost.cause == Cause.UNREACHABLE
     finally:
         os.kill(own_redis.proc.pid, signal.SIGCONT)
     assert observer.flush(15)
-    entry = hasher_for(config).message("late@example.test", ALICE)
+    assert led.find([entry])[entry].matches == 0  # the claim, if it landed, was given back
+    retry = inspector.inspect(Envelope("", [ALICE]), dsn, claim=True)
+    assert retry.action == ACCEPT and retry.matched
     assert led.find([entry])[entry].matches == 1
     observer.close()
 

@@ -247,8 +247,8 @@ def test_unreadable_mailbox_is_one_line_and_touches_nothing(tmp_path: Path, conf
 
 
 def test_received_mail_is_dated_by_its_delivery_stamp() -> None:
+    from ledger.days import today
     from ledger.ops.replay import day_of
-    from ledger.store import today
 
     item = MailItem("#1", b"", False, NOW.timestamp(), 1)
     old_date = "Fri, 01 Jan 1999 12:00:00 +0000"

@@ -15,13 +15,14 @@ from ledger.check import Envelope
 from ledger.check.detectors.base import Finding
 from ledger.cli import main
 from ledger.config import Config, load_config
+from ledger.days import SECONDS_PER_DAY, today
 from ledger.decide import Cause, Policy, decide
 from ledger.observe import Observer, counters
 from ledger.observe.decision_log import AddressMasker
 from ledger.observe.timefmt import day_date
 from ledger.services import inspector_for, recorder_for
 from ledger.spool import Spool
-from ledger.store import SECONDS_PER_DAY, Ledger, today
+from ledger.store import Ledger
 from tests.conftest import write_config
 from tests.observe_helpers import SENDER, dsn, sent
 

@@ -12,12 +12,14 @@ import pytest
 import redis
 
 from ledger.config import Config
+from ledger.days import today
 from ledger.drain import Drainer, drain
 from ledger.hashing import MESSAGE, PAIR
 from ledger.record import Recorder, SentMessage, SpoolFailed
+from ledger.redis_client import connect
 from ledger.services import hasher_for
 from ledger.spool import Spool, SpoolError
-from ledger.store import Ledger, connect, today
+from ledger.store import Ledger
 from testbed import RedisServer
 
 ALICE = "alice@example.test"

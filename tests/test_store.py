@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import redis
 
+from ledger.days import today
+from ledger.errors import LedgerUnavailable
 from ledger.hashing import MESSAGE, PAIR, Hasher
-from ledger.store import Ledger, LedgerUnavailable, connect, today
+from ledger.redis_client import connect
+from ledger.store import Ledger
 
 HASHER = Hasher(b"k" * 32, 6)
 

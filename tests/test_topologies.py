@@ -10,6 +10,7 @@ import pytest
 
 from ledger.check import Envelope
 from ledger.config import Config
+from ledger.observe import Observer
 from ledger.record import SentMessage
 from ledger.services import inspector_for, open_ledger, recorder_for
 from testbed import RedisCluster, RedisSentinel
@@ -59,3 +60,36 @@ def test_ledger_through_redis_sentinel(sentinel: RedisSentinel, config: Config) 
     cfg = replace(config, redis=replace(config.redis, url="redis://", sentinels=(
         f"127.0.0.1:{sentinel.port}",), sentinel_master=sentinel.master_name))
     flow(cfg)
+
+
+def test_lookup_and_claim_across_buckets_in_one_pipeline_on_redis_cluster(
+        cluster: RedisCluster, config: Config) -> None:
+    """The milter's round trip on Cluster: one function call per bucket (each its own slot), the
+    claims taken in each, nothing of the bookkeeping riding along (its slot is another node)."""
+    cfg = replace(config, redis=replace(config.redis, url=cluster.url, cluster=True))
+    ledger = open_ledger(cfg)
+    for key in ledger.client.scan_iter("sl:*"):
+        ledger.client.delete(key)
+    recorder = recorder_for(cfg, ledger)
+    # Sent by alice with carol in From: one entry per sender address, in two buckets.
+    sent = SentMessage("alice@example.test", ["bob@example.com"], "<cl-claim@example.test>",
+                       from_header="carol@example.test")
+    entries = recorder.record(sent).entries
+    assert len({e.bucket for e in entries}) == 2
+    inspector = inspector_for(cfg, ledger)
+    both = Envelope("", ["alice@example.test", "carol@example.test"])
+    real = inspector.inspect(both, messages.dsn(messages.original("<cl-claim@example.test>")), claim=True)
+    assert real.action == "accept" and real.matched, real.reason
+    assert sorted(m.matches for m in ledger.find(list(entries)).values()) == [1, 1]
+    forged = inspector.inspect(both, messages.dsn(messages.original("<cl-none@example.test>"),
+                                                  failed="stranger@example.net"), claim=True)
+    assert forged.action == "reject"
+    observer = Observer.from_config(cfg, ledger.client, background=True)
+    try:
+        trip = inspector.trip()
+        assert not trip.single_node
+        observer.decided(both, forged, 0.001)
+        assert observer.ride(trip) == 0  # the bookkeeper writes it on its own round trip
+        assert observer.flush()
+    finally:
+        observer.close()

@@ -11,10 +11,12 @@ import pytest
 from ledger.check import Envelope
 from ledger.cli import main
 from ledger.config import load_config
+from ledger.days import today
 from ledger.observe import Observer
+from ledger.observe.observer import RECORDED
 from ledger.record import SentMessage
+from ledger.redis_client import connect
 from ledger.services import inspector_for, open_ledger, recorder_for
-from ledger.store import connect, today
 from testbed import RedisCluster
 from tests import messages
 from tests.conftest import SECRET
@@ -33,8 +35,8 @@ def test_observing_on_redis_cluster(cluster: RedisCluster, tmp_path: Path,
     observer = Observer.from_config(cfg, ledger.client)
     recorder, inspector = recorder_for(cfg, ledger), inspector_for(cfg, ledger)
     for i in range(30):
-        recorder.record(SentMessage("alice@example.test", ["bob@example.com"], f"<cl-{i}@example.test>"),
-                        extra=observer.record_hook())
+        recorder.record(SentMessage("alice@example.test", ["bob@example.com"], f"<cl-{i}@example.test>"))
+        observer.recorded(RECORDED, 0.001)
     ledger.record([recorder.hasher.message(f"old-{i}@x", "alice@example.test") for i in range(20)],
                   day=today() - 15)
     envelope = Envelope("", ["alice@example.test"], "mx[192.0.2.1]", "QC1")

@@ -7,8 +7,9 @@ import redis
 from ledger.check import Envelope
 from ledger.config import Config
 from ledger.record import Recorder, SentMessage
+from ledger.redis_client import connect
 from ledger.services import inspector_for
-from ledger.store import Ledger, connect
+from ledger.store import Ledger
 from ledger.verdict import Inspector
 from tests import messages
 

@@ -33,7 +33,7 @@ from ledger.cli import (
 )
 from ledger.cli.common import CommandError
 from ledger.config import ConfigError
-from ledger.store import LedgerUnavailable
+from ledger.errors import LedgerUnavailable
 
 COMMANDS = (milter_cmd, record_cmd, check_cmd, lookup_cmd,
             stats_cmd, log_cmd, purge_cmd, export_cmd, import_cmd,

@@ -30,9 +30,9 @@ def run(args: argparse.Namespace) -> int:
     import redis
 
     from ledger import services
+    from ledger.errors import LedgerUnavailable
     from ledger.observe import decision_log
     from ledger.observe.timefmt import parse_since
-    from ledger.store import LedgerUnavailable
 
     since = None
     if args.since:

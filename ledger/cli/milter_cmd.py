@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from ledger.store import Ledger
 
 
+# How long bookkeeping waits for a ride before the bookkeeper's thread writes it itself.
+LINGER = 0.25
+
+
 def register(sub: Any) -> None:
     parser = subcommand(sub, "milter", "run the outbound (recording) or inbound (checking) milter")
     parser.add_argument("side", choices=("outbound", "inbound"))
@@ -77,8 +81,9 @@ def _observed(cfg: Config, listen: str, key: str) -> Iterator[tuple[Ledger, Obse
     metrics = metrics_for(listen, key)
     if metrics is not None:
         logging.getLogger("sender-ledger.milter").info("metrics on http://%s/metrics", listen)
-    # Bookkeeping (decision log, counters) runs in the background: no answer waits for it.
-    observer = Observer.from_config(cfg, ledger.client, metrics, background=True)
+    # Bookkeeping (decision log, counters) rides on the next message's round trip, or the
+    # background thread writes what waited LINGER seconds: no answer waits for it.
+    observer = Observer.from_config(cfg, ledger.client, metrics, background=True, linger=LINGER)
     spool = services.spool_for(cfg)
     if metrics is not None:
         metrics.watch_spool(spool)
@@ -91,21 +96,19 @@ def _observed(cfg: Config, listen: str, key: str) -> Iterator[tuple[Ledger, Obse
 @contextlib.contextmanager
 def _inbound(cfg: Config, listen: str, key: str) -> Iterator[Callable[[], Milter.Base]]:
     from ledger import services
-    from ledger.milter.inbound import InboundMilter
+    from ledger.milter.inbound import make_inbound
 
     with _observed(cfg, listen, key) as (ledger, observer, spool):
         # The spool is only read here: a refusal waits (451) while records of ours wait in it.
-        InboundMilter.inspector = services.inspector_for(cfg, ledger, spool, later=observer.later)
-        InboundMilter.observer = observer
-        InboundMilter.trace_header = cfg.inbound.trace_header
-        yield InboundMilter
+        inspector = services.inspector_for(cfg, ledger, spool, later=observer.later)
+        yield make_inbound(inspector, observer, cfg.inbound.trace_header)
 
 
 @contextlib.contextmanager
 def _outbound(cfg: Config, listen: str, key: str) -> Iterator[Callable[[], Milter.Base]]:
     from ledger import services
     from ledger.drain import Drainer, DrainResult
-    from ledger.milter.outbound import OutboundMilter
+    from ledger.milter.outbound import make_outbound
 
     with _observed(cfg, listen, key) as (ledger, observer, spool):
 
@@ -114,12 +117,9 @@ def _outbound(cfg: Config, listen: str, key: str) -> Iterator[Callable[[], Milte
 
         # Each worker drains too: claims on segments are exclusive (flock), so that is safe.
         drainer = Drainer(spool, ledger, cfg.outbound.spool_retry_seconds, on_result=replayed).start()
-        OutboundMilter.recorder = services.recorder_for(cfg, ledger, spool)
-        OutboundMilter.observer = observer
-        OutboundMilter.on_spooled = drainer.wake
-        OutboundMilter.message_id_domain = cfg.outbound.message_id_domain or _hostname()
         try:
-            yield OutboundMilter
+            yield make_outbound(services.recorder_for(cfg, ledger, spool), observer,
+                                cfg.outbound.message_id_domain or _hostname(), drainer.wake)
         finally:
             drainer.stop()
             spool.close()

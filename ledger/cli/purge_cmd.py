@@ -28,9 +28,9 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ledger import services
+    from ledger.days import today
     from ledger.observe.inventory import purge
     from ledger.ops.progress import Progress, wanted
-    from ledger.store import today
 
     if args.older_than < 0:
         raise CommandError("--older-than: must be 0 or more days")

@@ -19,10 +19,10 @@ from ledger.check import Envelope
 from ledger.cli.check_cmd import RCPT_HEADERS
 from ledger.cli.common import CommandError, config_from, file_envelope, header_block, subcommand
 from ledger.cli.record_cmd import sent_message
+from ledger.errors import LedgerUnavailable
 from ledger.ops.mailbox import Mailbox, MailboxError, MailItem
 from ledger.ops.progress import Progress, wanted
 from ledger.ops.replay import Replay, ReplayReport, ScratchLedger
-from ledger.store import LedgerUnavailable
 
 
 def register(sub: Any) -> None:

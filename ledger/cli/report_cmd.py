@@ -56,9 +56,9 @@ def run(args: argparse.Namespace) -> int:
     import redis
 
     from ledger import services
+    from ledger.errors import LedgerUnavailable
     from ledger.ops import report, report_html, report_text, report_verdict
     from ledger.ops.progress import Progress, wanted
-    from ledger.store import LedgerUnavailable
 
     for name in ("days", "min_days", "min_decisions", "max_per_recipient"):
         if getattr(args, name) < 1:

@@ -33,8 +33,9 @@ def gather(args: argparse.Namespace) -> dict[str, Any]:
     import redis
 
     from ledger import services
+    from ledger.days import today
+    from ledger.errors import LedgerUnavailable
     from ledger.observe import counters, inventory
-    from ledger.store import LedgerUnavailable, today
 
     cfg = config_from(args, require_secret=False)
     ledger = services.open_ledger(cfg)

@@ -15,30 +15,51 @@ are dropped at the next MAIL FROM, at ``abort()`` and at ``close()``, and the
 milter object holds no reference to itself, so what a session used is freed
 when the session ends, not at the next full garbage collection: a milter lives
 for months and sees hundreds of thousands of sessions.
+
+Round trips: an ordinary message costs none. A candidate costs one at end of
+message: the inspector's lookup (with the budget claim in the same call) and
+the catching-up flag, plus the bookkeeping (log entries, counters) that
+earlier decisions left pending, all on one pipeline (``ledger.trip``).
+
+Built by :func:`make_inbound`: the collaborators are arguments, so two
+milters in one process (tests, a worker each) share nothing by accident.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import Milter
 
 from ledger.check import Candidate, Envelope, Screener
 from ledger.check.stream import Scanner
-from ledger.decide import REJECT, TEMPFAIL, internal_error, ordinary
+from ledger.decide import REJECT, TEMPFAIL, Decision, internal_error, ordinary
 from ledger.observe import Observer
 from ledger.verdict import Inspector, log_decision
 
 log = logging.getLogger("sender-ledger.inbound")
 
 
-class InboundMilter(Milter.Base):
-    inspector: Inspector
-    observer: Observer = Observer()
-    trace_header: str = "X-Sender-Ledger"
+TRACE_HEADER = "X-Sender-Ledger"
 
-    def __init__(self) -> None:
+
+def make_inbound(inspector: Inspector, observer: Observer | None = None,
+                 trace_header: str = TRACE_HEADER) -> Callable[[], InboundMilter]:
+    """A zero-argument factory for pymilter (``Milter.factory``): one milter per SMTP connection."""
+    observer = observer or Observer()
+
+    def factory() -> InboundMilter:
+        return InboundMilter(inspector, observer, trace_header)
+    return factory
+
+
+class InboundMilter(Milter.Base):
+    def __init__(self, inspector: Inspector, observer: Observer, trace_header: str = TRACE_HEADER) -> None:
+        self.inspector = inspector
+        self.observer = observer
+        self.trace_header = trace_header
         self.client = ""
         self._reset("")
 
@@ -136,21 +157,32 @@ class InboundMilter(Milter.Base):
         head = b"".join(n.encode("ascii", "replace") + b": " + v + b"\r\n" for n, v in self.headers)
         return head + b"\r\n" + b"".join(self.body_chunks)
 
+    def _decide(self) -> Decision:
+        """Read the message, then one round trip: lookup and claim, flag, pending bookkeeping."""
+        # claim=True: an accepted bounce takes its unit of the original's budget
+        # atomically, in the lookup itself (two racing bounces cannot both take the last).
+        work = self.inspector.prepare(self.envelope, self._raw_message(), self.candidate,
+                                      self.scanner, claim=True,
+                                      headers_cut=self.head_size > self.head_kept)
+        if isinstance(work, Decision):
+            return work
+        trip = self.inspector.trip()
+        work.queue(trip)
+        self.observer.ride(trip)  # earlier decisions' log entries and counters go along
+        trip.run()
+        return work.decide()
+
     def eom(self) -> int:
         started = time.perf_counter()
         self.envelope.queue_id = self.getsymval("i") or ""
         try:
-            # claim=True: an accepted bounce takes its unit of the original's budget
-            # atomically, as part of the decision (two racing bounces cannot both take the last).
-            decision = self.inspector.inspect(self.envelope, self._raw_message(), self.candidate,
-                                              self.scanner, claim=True,
-                                              headers_cut=self.head_size > self.head_kept)
+            decision = self._decide()
         except Exception:  # our bug must never cost a real bounce: tempfail
             log.exception("qid=%s inspection failed", self.envelope.queue_id)
             decision = internal_error()
         log_decision(self.envelope, decision)
-        # The log entry and counters go to the observer's background bookkeeper:
-        # the answer below never waits for them.
+        # The log entry and counters go to the observer's bookkeeper: they ride on the
+        # next message's round trip (or the thread writes them); this answer never waits.
         self.observer.decided(self.envelope, decision, time.perf_counter() - started)
         if decision.reply is not None and decision.action in (REJECT, TEMPFAIL):
             code, xcode, text = decision.reply

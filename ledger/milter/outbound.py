@@ -8,6 +8,13 @@ replayed later (ledger/spool.py); the log says "spooled", then the drainer
 says "replayed N". Only if the spool cannot keep it either is it lost, and
 the log says so.
 
+Round trips: one per message, at end of message: the record (with ``WAIT``
+when ``[redis] wait_replicas`` > 0) and the counters earlier messages left
+pending (``Observer.ride``), on one pipeline.
+
+Built by :func:`make_outbound`: the collaborators are arguments, not class
+attributes.
+
 Memory: a session keeps one SentMessage (the envelope, the first Message-ID and
 From: values; Postfix bounds each header field and the recipient count), dropped
 at the next MAIL FROM, at ``abort()`` and at ``close()``.
@@ -22,21 +29,33 @@ from collections.abc import Callable
 import Milter
 
 from ledger import addresses, msgid
+from ledger.errors import LedgerUnavailable
 from ledger.observe import Observer
 from ledger.observe.observer import ERROR, FAILED, RECORDED, SKIPPED, SPOOLED
 from ledger.record import Recorder, SentMessage, SpoolFailed
-from ledger.store import LedgerUnavailable
+from ledger.trip import RoundTrip
 
 log = logging.getLogger("sender-ledger.outbound")
 
 
-class OutboundMilter(Milter.Base):
-    recorder: Recorder
-    observer: Observer = Observer()
-    message_id_domain: str = "localhost"
-    on_spooled: Callable[[], None] | None = None  # wakes the spool drainer
+def make_outbound(recorder: Recorder, observer: Observer | None = None,
+                  message_id_domain: str = "localhost",
+                  on_spooled: Callable[[], None] | None = None) -> Callable[[], OutboundMilter]:
+    """A zero-argument factory for pymilter; ``on_spooled`` wakes the spool drainer."""
+    observer = observer or Observer()
 
-    def __init__(self) -> None:
+    def factory() -> OutboundMilter:
+        return OutboundMilter(recorder, observer, message_id_domain, on_spooled)
+    return factory
+
+
+class OutboundMilter(Milter.Base):
+    def __init__(self, recorder: Recorder, observer: Observer, message_id_domain: str = "localhost",
+                 on_spooled: Callable[[], None] | None = None) -> None:
+        self.recorder = recorder
+        self.observer = observer
+        self.message_id_domain = message_id_domain
+        self.on_spooled = on_spooled
         self.sent = SentMessage(mail_from="")
 
     def abort(self) -> int:
@@ -81,8 +100,13 @@ class OutboundMilter(Milter.Base):
                 self.sent.message_id = msgid.generate(self.message_id_domain)
                 self.addheader("Message-ID", self.sent.message_id)
                 log.info("qid=%s added Message-ID %s", queue_id, self.sent.message_id)
-            # The day counter rides in the record's own round trip.
-            result = self.recorder.record(self.sent, extra=self.observer.record_hook())
+            # One round trip: the record, and the counters earlier messages left pending.
+            trip = RoundTrip(self.recorder.ledger.client)
+            self.observer.ride(trip)
+            try:
+                result = self.recorder.record(self.sent, trip=trip)
+            finally:
+                trip.run()  # the riders, if there was nothing to record (a null sender)
             if result.spooled is not None:
                 outcome = SPOOLED
                 log.warning("record qid=%s spooled: the ledger could not take it now (%s); "

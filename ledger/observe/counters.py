@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 import redis
 from redis.client import Pipeline
 
+from ledger.days import SECONDS_PER_DAY
 from ledger.decide import EXCEPTION_CAUSES, Decision
 from ledger.observe.classify import cause, failed, outcome
 from ledger.observe.timefmt import day_date
-from ledger.store import SECONDS_PER_DAY
 
 RECORDED = "recorded"
 SPOOLED = "spooled"

@@ -27,10 +27,11 @@ from typing import Any, TextIO
 
 import redis
 
+from ledger.errors import LedgerUnavailable
 from ledger.hashing import Hasher
 from ledger.observe.inventory import KINDS, batches, day_keys
 from ledger.observe.timefmt import stamp
-from ledger.store import Ledger, LedgerUnavailable
+from ledger.store import Ledger
 
 FORMAT = "sender-ledger-export"
 VERSION = 1

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import redis
 from redis.cluster import RedisCluster
 
+from ledger.errors import LedgerUnavailable
 from ledger.hashing import MESSAGE, PAIR
-from ledger.store import Ledger, LedgerUnavailable
+from ledger.store import Ledger
 
 KINDS = (MESSAGE, PAIR)
 BATCH = 500

@@ -3,32 +3,34 @@
 Cost rules, because this sits on the mail path:
 
 * ordinary (non-candidate) mail: in-process metrics only, never Redis;
-* a recorded outbound message: the day counter rides in the record's own
-  pipeline (:meth:`Observer.record_hook`), no extra round trip;
+* a recorded outbound message: metrics at once; its day counter goes to the
+  bookkeeper and rides on the next record's round trip, no extra round trip;
 * a candidate: metrics at once; its log entry and counters go to the
   :class:`~ledger.observe.bookkeeper.Bookkeeper`, which the milters run in
-  the background, so the SMTP answer never waits for them. What Redis cannot
-  take now (an outage, a stall) is kept and written when it answers again:
-  ``stats`` shows the outage afterwards (failed, tempfailed, spooled).
+  the background, so the SMTP answer never waits for them. The milters hand
+  each end of message's round trip to :meth:`Observer.ride`, which puts what
+  is pending on it: the next message carries this one's bookkeeping. What
+  Redis cannot take now (an outage, a stall) is kept and written when it
+  answers again: ``stats`` shows the outage afterwards (failed, tempfailed,
+  spooled).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 
 import redis
-from redis.client import Pipeline
 
 from ledger.check import Envelope
 from ledger.config import Config, ObserveSettings
+from ledger.days import SECONDS_PER_DAY
 from ledger.decide import Cause, Decision
 from ledger.observe import counters, decision_log
 from ledger.observe.bookkeeper import Bookkeeper, Job
 from ledger.observe.classify import outcome
 from ledger.observe.metrics import Metrics
-from ledger.store import SECONDS_PER_DAY
+from ledger.trip import RoundTrip
 
 log = logging.getLogger("sender-ledger.observe")
 
@@ -36,7 +38,7 @@ log = logging.getLogger("sender-ledger.observe")
 # spooled (the ledger could not take it now, the spool keeps it); failed (lost:
 # neither could); error (our own bug).
 RECORDED, SKIPPED, SPOOLED, FAILED, ERROR = "recorded", "skipped", "spooled", "failed", "error"
-_RECORD_COUNTERS = {SPOOLED: counters.SPOOLED, FAILED: counters.RECORD_FAILED,
+_RECORD_COUNTERS = {RECORDED: counters.RECORDED, SPOOLED: counters.SPOOLED, FAILED: counters.RECORD_FAILED,
                     ERROR: counters.RECORD_FAILED}
 
 
@@ -51,6 +53,7 @@ class Observer:
         secret: bytes = b"",
         metrics: Metrics | None = None,
         background: bool = False,
+        linger: float = 0.0,
     ) -> None:
         self.client = client
         self.namespace = namespace
@@ -60,16 +63,16 @@ class Observer:
         self.bookkeeper: Bookkeeper | None = None
         if client is not None:
             self.bookkeeper = Bookkeeper(client, namespace, self.settings, background=background,
-                                         on_error=self._bookkeeping_error)
+                                         linger=linger, on_error=self._bookkeeping_error)
         # Ordinary mail is the hot path: resolve its labelled children once.
         self._ordinary = None if metrics is None else (
             metrics.decisions.labels("ordinary", "accept"),
             metrics.decision_seconds.labels("ordinary"))
 
     @classmethod
-    def from_config(cls, cfg: Config, client: redis.Redis | None,
-                    metrics: Metrics | None = None, background: bool = False) -> Observer:
-        return cls(client, cfg.redis.namespace, cfg.observe, cfg.secret, metrics, background)
+    def from_config(cls, cfg: Config, client: redis.Redis | None, metrics: Metrics | None = None,
+                    background: bool = False, linger: float = 0.0) -> Observer:
+        return cls(client, cfg.redis.namespace, cfg.observe, cfg.secret, metrics, background, linger)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every write handed to the bookkeeper is done (tests, shutdown)."""
@@ -118,18 +121,17 @@ class Observer:
             return False
         return self.bookkeeper.job(job)
 
+    def ride(self, trip: RoundTrip) -> int:
+        """Put the pending log entries and counters on a milter's round trip (see the bookkeeper)."""
+        if self.bookkeeper is None:
+            return 0
+        try:
+            return self.bookkeeper.ride(trip)
+        except Exception:  # observing must never break the milter
+            log.exception("could not hand bookkeeping to a round trip")
+            return 0
+
     # -- outbound -------------------------------------------------------------
-    def record_hook(self, now: float | None = None) -> Callable[[Pipeline], None] | None:
-        """Commands to queue on the record's own pipeline (None when counters are off)."""
-        if self.client is None:
-            return None
-        day = int((time.time() if now is None else now) // SECONDS_PER_DAY)
-
-        def hook(pipe: Pipeline) -> None:
-            counters.queue_increments(pipe, self.namespace, day, self.settings.counter_days,
-                                      (counters.RECORDED,))
-        return hook
-
     def recorded(self, result: str, seconds: float, now: float | None = None) -> None:
         """An outbound message was recorded, skipped, spooled, lost or hit an error (see above)."""
         if self.metrics is not None:

@@ -6,7 +6,7 @@ import re
 import time
 from datetime import UTC, datetime
 
-from ledger.store import SECONDS_PER_DAY
+from ledger.days import SECONDS_PER_DAY
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

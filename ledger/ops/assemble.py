@@ -36,9 +36,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ledger import msgid
+from ledger.match import RECIPIENT_CAP
 from ledger.ops import postfix_log as plog
 from ledger.record import SentMessage
-from ledger.store import RECIPIENT_CAP
 
 MAX_PENDING = 200_000  # queue ids in flight; past this the oldest are settled early
 

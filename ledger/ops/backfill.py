@@ -16,26 +16,25 @@ rsyslog): :meth:`Backfill.read_journal` takes ``journalctl -o json`` output inst
 (:mod:`ledger.ops.journal`, the parser ``follow --journal`` uses), with the same rules.
 
 A message is recorded on the UTC day its first line was logged, exactly as
-the outbound milter would have recorded it (same :class:`~ledger.record.Recorder`
-entries). Memory is bounded by the messages in flight, not by the log's size.
+the outbound milter would have recorded it (the same
+:meth:`~ledger.record.Recorder.record`, gathered in batches of ``BATCH`` entries
+per round trip). Memory is bounded by the messages in flight, not by the log's size.
 """
 
 from __future__ import annotations
 
 import gzip
 import os
-import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO
 
-from ledger.hashing import MESSAGE, PAIR, EntryHash
+from ledger.days import date_of
 from ledger.ops import journal
 from ledger.ops import postfix_log as plog
 from ledger.ops.assemble import MAX_PENDING, Assembler, Ready, Tally
-from ledger.record import Recorder
-from ledger.store import RECIPIENT_CAP, Ledger
+from ledger.record import RecordBatch, Recorder
 
 __all__ = ["MAX_PENDING", "Backfill", "FileReport", "Report", "day_name"]
 
@@ -43,7 +42,7 @@ BATCH = 2000  # entries per Redis round trip
 
 
 def day_name(day: int) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(day * 86400))
+    return date_of(day)
 
 
 @dataclass
@@ -80,33 +79,6 @@ class Report(Tally):
         }
 
 
-class _Writer:
-    """Batches entries by (kind, day, recipients) so a big log costs few round trips."""
-
-    def __init__(self, ledger: Ledger | None) -> None:
-        self.ledger = ledger
-        self.pending: dict[tuple[bytes, int, int], list[EntryHash]] = defaultdict(list)
-        self.size = 0
-        self.new = 0
-
-    def add(self, entries: Iterable[EntryHash], day: int, recipients: int, kind: bytes = MESSAGE) -> None:
-        group = self.pending[(kind, day, min(max(1, recipients), RECIPIENT_CAP))]
-        before = len(group)
-        group.extend(entries)
-        self.size += len(group) - before
-        if self.size >= BATCH:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.ledger is not None:
-            for (kind, day, recipients), entries in self.pending.items():
-                new = self.ledger.record(entries, recipients=recipients, kind=kind, day=day)
-                if kind == MESSAGE:
-                    self.new += new
-        self.pending.clear()
-        self.size = 0
-
-
 PROGRESS_EVERY = 256  # events between two progress calls
 
 
@@ -138,7 +110,7 @@ class Backfill:
         self._done = 0  # bytes of the files read before the current one
         self.report = Report()
         self._assembler = Assembler(outbound_services, self._record, self.report)
-        self._writer = _Writer(None if dry_run else recorder.ledger)
+        self._batch = RecordBatch(None if dry_run else recorder.ledger, BATCH)
 
     @property
     def outbound(self) -> frozenset[str]:
@@ -151,8 +123,8 @@ class Backfill:
             self._read_file(path)
             self._done += file_size(path)
         self._assembler.finish()
-        self._writer.flush()
-        self.report.new_entries = self._writer.new
+        self._batch.flush()
+        self.report.new_entries = self._batch.new
         return self.report
 
     def read_journal(self, streams: Iterable[tuple[str, IO[bytes]]]) -> Report:
@@ -174,8 +146,8 @@ class Backfill:
             self.report.unrecognised_lines += counts.unrecognised
             self.report.malformed_lines += counts.malformed
         self._assembler.finish()
-        self._writer.flush()
-        self.report.new_entries = self._writer.new
+        self._batch.flush()
+        self.report.new_entries = self._batch.new
         return self.report
 
     def _read_file(self, path: str) -> None:
@@ -198,12 +170,12 @@ class Backfill:
         self.report.malformed_lines += counts.malformed
 
     def _record(self, ready: Ready) -> None:
-        result = self.recorder.entries(ready.sent)
+        # The milter's own record (same entries, pairs and recipient count), gathered in batches.
+        result = self.recorder.record(ready.sent, day=ready.day, recipients=ready.recipients,
+                                      into=self._batch)
         if not result.entries:
             self.report.skipped[result.reason] += 1
             return
-        self._writer.add(result.entries, ready.day, ready.recipients)
-        self._writer.add(result.pairs, ready.day, 1, PAIR)  # for the envelope check
         self.report.recorded += 1
         self.report.days[ready.day] += 1
         if ready.at_end:

@@ -33,7 +33,8 @@ from ledger.config import (
     read_srs_secrets,
     secret_file_exposure,
 )
-from ledger.store import REDIS_SETTINGS, Ledger
+from ledger.redis_settings import REDIS_SETTINGS
+from ledger.store import Ledger
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 GOOD_SECRET_BYTES = 32

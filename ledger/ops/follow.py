@@ -32,12 +32,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from ledger.errors import LedgerUnavailable
 from ledger.ops import follow_state, journal
 from ledger.ops import postfix_log as plog
 from ledger.ops.assemble import Assembler, Ready, Tally
 from ledger.ops.tail import FileTail, Position
 from ledger.record import Recorder
-from ledger.store import LedgerUnavailable
 
 log = logging.getLogger("sender-ledger.follow")
 

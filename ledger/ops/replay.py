@@ -12,17 +12,18 @@ from __future__ import annotations
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import redis
 
 from ledger.check import Envelope
+from ledger.days import SECONDS_PER_DAY, today
 from ledger.decide import ACCEPT, Decision
-from ledger.hashing import EntryHash
+from ledger.errors import LedgerUnavailable
 from ledger.ops.mailbox import MailItem, header_date
 from ledger.record import Recorder, SentMessage
-from ledger.store import SECONDS_PER_DAY, Ledger, LedgerUnavailable, Match, today
+from ledger.store import Ledger
 from ledger.verdict import Inspector
 
 SCRATCH_TTL = SECONDS_PER_DAY  # a scratch key outlives a crashed replay by at most a day
@@ -46,10 +47,9 @@ class ScratchLedger(Ledger):
     def expires_at(self, day: int) -> int:
         return int(time.time()) + SCRATCH_TTL
 
-    def find_kinds(self, requests: Mapping[bytes, Sequence[EntryHash]],
-                   day: int | None = None) -> dict[bytes, dict[EntryHash, Match]]:
-        # find() goes through here too: every lookup is as of the replayed day
-        return super().find_kinds(requests, self.as_of if day is None else day)
+    def window(self, day: int | None = None) -> list[int]:
+        # every lookup goes through here: as of the replayed day
+        return super().window(self.as_of if day is None else day)
 
     def drop(self) -> int:
         """Delete every key of the scratch namespace; returns how many."""

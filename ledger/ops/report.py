@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 
 import redis
 
+from ledger.days import SECONDS_PER_DAY
 from ledger.decide import UNMATCHED_PATH, Cause
 from ledger.observe import counters, decision_log
 from ledger.observe.decision_log import LogEntry
 from ledger.observe.timefmt import day_date, stamp
-from ledger.store import SECONDS_PER_DAY
 
 OUTCOMES = ("accept", "tag", "reject", "tempfail")
 UNMATCHED_CAUSES = frozenset(str(c) for c in UNMATCHED_PATH)
