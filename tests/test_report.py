@@ -19,6 +19,7 @@ from ledger.days import SECONDS_PER_DAY, today
 from ledger.decide import Cause, Policy, decide
 from ledger.observe import Observer, counters
 from ledger.observe.decision_log import AddressMasker
+from ledger.observe.observer import RECORDED
 from ledger.observe.timefmt import day_date
 from ledger.services import inspector_for, recorder_for
 from ledger.spool import Spool
@@ -62,7 +63,8 @@ class Site:
 
     def send(self, message_id: str, sender: str = SENDER, ago: int = 0) -> None:
         now = time.time() - ago * SECONDS_PER_DAY
-        self.recorder.record(sent(message_id, sender), extra=self.observer.record_hook(now))
+        self.recorder.record(sent(message_id, sender), day=int(now // SECONDS_PER_DAY))
+        self.observer.recorded(RECORDED, 0.001, now=now)
 
     def bounce(self, raw: bytes, *rcpts: str, ago: int = 0) -> None:
         self.serial += 1
