@@ -24,7 +24,8 @@ REQUIRED = [
     (r"(?:a|the) cat", (" cat",)),
     (r"a+bcd", ("bcd",)),
     (r"(?:ab)+cd", None),
-    (r"(?i)hello", None),  # flags: no shortcut
+    (r"(?i)hello", None),  # ignoring case: no shortcut
+    (r"(?m)^hello$", ("hello",)),  # other flags do not change what a literal is
     (r"(?=abc)x|defg", None),  # a lookahead's text is no literal of the match
     (r"(?:[0-9]{3}) user unknown|no such user", (" user unknown", "no such user")),
 ]
