@@ -144,3 +144,32 @@ def test_a_persons_reply_about_a_subscription_is_not_a_candidate() -> None:
     headers = [("From", "Carol <carol@example.com>"), ("Subject", "Re: Please confirm your subscription"),
                ("List-Id", "<team.lists.example.com>"), ("In-Reply-To", "<x@example.com>")]
     assert screen("carol@example.com", headers) is None
+
+
+def test_one_name_per_family_module_class_name_and_kind_agree() -> None:
+    """``dsn.DsnDetector`` is named ``dsn`` and finds kind ``dsn`` (issue: one name per family)."""
+    from ledger.check.detectors import DETECTORS
+
+    for detector in DETECTORS:
+        family = type(detector).__module__.rsplit(".", 1)[-1]
+        assert detector.name == family, type(detector)
+        assert type(detector).__name__.endswith(family.capitalize() + "Detector"), type(detector)
+
+
+def test_every_corpus_finding_names_its_family_as_its_kind() -> None:
+    """Over the corpus, a finding's detector (before any "/producer" or "+stream") is its kind."""
+    import json
+    from pathlib import Path
+
+    seen: set[str] = set()
+    for path in sorted((Path(__file__).parent / "corpus").rglob("*.eml")):
+        sidecar = path.with_suffix(".json")
+        meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+        envelope = Envelope(mail_from=meta.get("mail_from", ""), recipients=list(meta.get("rcpt", [BOB])))
+        found = examine(parse(path.read_bytes(), envelope))
+        if found is None:
+            continue
+        family = found.detector.split("/", 1)[0].split("+", 1)[0]
+        assert family == found.kind, (path, found.detector, found.kind)
+        seen.add(family)
+    assert {"dsn", "mdn", "arf", "virus", "challenge", "subscription", "bounce", "autoreply"} <= seen

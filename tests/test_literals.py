@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ledger.check import parse
-from ledger.check.detectors import challenge, subscription, textbounce, virus
+from ledger.check.detectors import bounce, challenge, subscription, virus
 from ledger.check.literals import required_literals
 from ledger.check.patterns import Marker, lowered
 
@@ -24,7 +24,8 @@ REQUIRED = [
     (r"(?:a|the) cat", (" cat",)),
     (r"a+bcd", ("bcd",)),
     (r"(?:ab)+cd", None),
-    (r"(?i)hello", None),  # flags: no shortcut
+    (r"(?i)hello", None),  # ignoring case: no shortcut
+    (r"(?m)^hello$", ("hello",)),  # other flags do not change what a literal is
     (r"(?=abc)x|defg", None),  # a lookahead's text is no literal of the match
     (r"(?:[0-9]{3}) user unknown|no such user", (" user unknown", "no such user")),
 ]
@@ -52,7 +53,7 @@ def _matches(pattern: str) -> list[str]:
 
 def _markers() -> list[tuple[str, Marker]]:
     found: list[tuple[str, Marker]] = []
-    for module in (textbounce, challenge, virus, subscription):
+    for module in (bounce, challenge, virus, subscription):
         for name in dir(module):
             value = getattr(module, name)
             if isinstance(value, Marker):

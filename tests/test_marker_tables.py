@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from ledger.check.detectors.bounce import PRODUCERS, producer
 from ledger.check.detectors.challenge import SYSTEMS
-from ledger.check.detectors.textbounce import PRODUCERS, producer
 from ledger.check.detectors.virus import SCANNERS, scanner
 
 BOUNCE_LINES = {

@@ -9,9 +9,9 @@ from __future__ import annotations
 from ledger.check import Envelope, parse, screen
 from ledger.check.detectors.autoreply import AutoreplyDetector
 from ledger.check.detectors.base import Finding
+from ledger.check.detectors.bounce import BounceDetector
 from ledger.check.detectors.challenge import ChallengeDetector
 from ledger.check.detectors.subscription import SubscriptionDetector
-from ledger.check.detectors.textbounce import TextBounceDetector
 from ledger.check.replyish import own_text
 from ledger.config import Config
 from ledger.decide import ACCEPT, TAG, Cause, Decision, heuristic_only, ordinary_again
@@ -173,7 +173,7 @@ def test_a_list_post_about_bounces_is_no_text_bounce() -> None:
     body = "Has anyone seen \"550 5.1.1 User unknown\" after a migration? Unable to deliver.\n"
     envelope = Envelope("owner-HAMRADIO@LISTSERV.EXAMPLE.EDU", [ALICE])
     parsed = parse(message(headers, body), envelope)
-    assert TextBounceDetector().detect(parsed) is None
+    assert BounceDetector().detect(parsed) is None
     subs = message(headers, "Please confirm whether the subscription confirmation mails arrive.\n")
     assert SubscriptionDetector().detect(parse(subs, envelope)) is None
 

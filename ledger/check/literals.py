@@ -14,7 +14,7 @@ a run of plain characters outside any repeat, option, lookaround or flag
 group, or a plain group all of whose alternatives have such literals (their
 union), whichever has the longest shortest literal. It gives up (None:
 always run the pattern) when an alternative has no literal of three or more
-characters, when the pattern has flags, or when the parser's internals are
+characters, when the pattern ignores case, or when the parser's internals are
 not the ones known here. Cost: once per pattern, at import.
 """
 
@@ -86,7 +86,7 @@ def _union(alternatives: list[list[Any]]) -> frozenset[str] | None:
 
 def required_literals(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
     """Literals one of which is in every text the pattern matches; None when unknown."""
-    if _sre is None or _sre_parse is None or pattern.flags & ~(re.UNICODE | re.DEBUG):
+    if _sre is None or _sre_parse is None or pattern.flags & re.IGNORECASE:
         return None
     try:
         found = _union(_alternatives(list(_sre_parse.parse(pattern.pattern, pattern.flags))))

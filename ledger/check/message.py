@@ -167,6 +167,13 @@ class ParsedMessage:
     def content_type(self) -> str:
         return self.message.get_content_type()
 
+    def report_type(self) -> str | None:
+        """The ``report-type`` of a ``multipart/report`` message (RFC 6522), lower-cased;
+        None for a message of any other type (the DSN, MDN and ARF detectors ask it)."""
+        if self.message.get_content_type() != "multipart/report":
+            return None
+        return self.message.get_param("report-type").strip().lower()
+
     def mark_cut(self, cut: Cut) -> None:
         """Note that the reading stopped short, and why (the first cause of our own wins)."""
         self.truncated = True

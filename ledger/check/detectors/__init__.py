@@ -1,4 +1,9 @@
-"""Detectors, one per backscatter family, tried in this fixed order.
+"""Detectors, one module per backscatter family, tried in this fixed order.
+
+One name per family: the module, the class (``<Family>Detector``), the
+detector's ``name`` and the kind of its findings agree (``dsn.DsnDetector``
+finds kind ``dsn``). The bounce family has two detectors in its module: by
+wording early, by the null sender alone last.
 
 Most specific first: the RFC report formats are recognised by their MIME
 type alone; the notices with ordinary senders (virus, challenge,
@@ -13,12 +18,11 @@ from __future__ import annotations
 from ledger.check.detectors.arf import ArfDetector
 from ledger.check.detectors.autoreply import AutoreplyDetector
 from ledger.check.detectors.base import Detector, Finding
+from ledger.check.detectors.bounce import BounceDetector, NullSenderBounceDetector
 from ledger.check.detectors.challenge import ChallengeDetector
 from ledger.check.detectors.dsn import DsnDetector
 from ledger.check.detectors.mdn import MdnDetector
-from ledger.check.detectors.nullsender import NullSenderDetector
 from ledger.check.detectors.subscription import SubscriptionDetector
-from ledger.check.detectors.textbounce import TextBounceDetector
 from ledger.check.detectors.virus import VirusDetector
 
 DETECTORS: tuple[Detector, ...] = (
@@ -28,9 +32,9 @@ DETECTORS: tuple[Detector, ...] = (
     VirusDetector(),
     ChallengeDetector(),
     SubscriptionDetector(),
-    TextBounceDetector(),
+    BounceDetector(),
     AutoreplyDetector(),
-    NullSenderDetector(),
+    NullSenderBounceDetector(),
 )
 
 __all__ = ["DETECTORS", "Detector", "Finding"]

@@ -14,12 +14,9 @@ from ledger.check.message import ParsedMessage
 
 
 class ArfDetector:
-    name = "rfc5965"
+    name = "arf"
 
     def detect(self, message: ParsedMessage) -> Finding | None:
-        top = message.message
-        if top.get_content_type() != "multipart/report":
-            return None
-        if str(top.get_param("report-type", "") or "").lower() != "feedback-report":
+        if message.report_type() != "feedback-report":
             return None
         return Finding("arf", tuple(original_references(message)), form=True, detector=self.name)

@@ -79,11 +79,13 @@ def _reply_features(message: ParsedMessage) -> bool:
 
 def _challenge_itself(message: ParsedMessage, subject: str) -> bool:
     """A way to confirm, and a challenge subject or confirmation wording, in the own text."""
+    senders = (message.header("Reply-To") or "") + (message.header("From") or "")
+    by_address = "-confirm-" in senders.lower()
+    if not by_address and _CONFIRM_ROUTE.search(message.body_lower()) is None:
+        return False  # no way to confirm anywhere in the text, so none in its own part (the common case)
     own = own_text(message.body_text())
     lower = own.lower()
-    senders = (message.header("Reply-To") or "") + (message.header("From") or "")
-    route = _CONFIRM_ROUTE.search(lower) is not None or "-confirm-" in senders.lower()
-    if not route:
+    if not by_address and _CONFIRM_ROUTE.search(lower) is None:
         return False
     if CHALLENGE_SUBJECT.search(subject):
         return True

@@ -18,13 +18,10 @@ REPORT_TYPES = ("delivery-status", "delivery-status-16", "global-delivery-status
 
 
 class DsnDetector:
-    name = "rfc3464"
+    name = "dsn"
 
     def detect(self, message: ParsedMessage) -> Finding | None:
-        top = message.message
-        if top.get_content_type() != "multipart/report":
-            return None
-        if str(top.get_param("report-type", "") or "").lower() not in REPORT_TYPES:
+        if message.report_type() not in REPORT_TYPES:
             return None
         recipients = delivery_status_recipients(message) or text_recipients(message)
         return Finding("dsn", tuple(references_or_reply(message)), form=True, detector=self.name,

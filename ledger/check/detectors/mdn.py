@@ -24,13 +24,10 @@ def _fields(text: str) -> dict[str, str]:
 
 
 class MdnDetector:
-    name = "rfc8098"
+    name = "mdn"
 
     def detect(self, message: ParsedMessage) -> Finding | None:
-        top = message.message
-        if top.get_content_type() != "multipart/report":
-            return None
-        if str(top.get_param("report-type", "") or "").lower() != "disposition-notification":
+        if message.report_type() != "disposition-notification":
             return None
         refs: list[str] = []
         recipients: list[str] = []

@@ -33,7 +33,7 @@ _WORDING = lowered(
 
 
 class SubscriptionDetector:
-    name = "list-confirm"
+    name = "subscription"
 
     def detect(self, message: ParsedMessage) -> Finding | None:
         if is_list_post(message):

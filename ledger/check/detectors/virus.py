@@ -12,7 +12,7 @@ any; its recipients by "Recipient(s): ..." lines.
 from __future__ import annotations
 
 from ledger.check.detectors.base import Finding
-from ledger.check.detectors.textbounce import body_producer
+from ledger.check.detectors.bounce import body_producer
 from ledger.check.extract import answered_references, text_recipients
 from ledger.check.message import ParsedMessage
 from ledger.check.patterns import ABOUT_YOUR_MAIL, NOT_VIRUS_SUBJECT, VIRUS_SUBJECT, lowered, table
@@ -68,7 +68,7 @@ def _delivery_report(message: ParsedMessage) -> bool:
 
 
 class VirusDetector:
-    name = "virus-notice"
+    name = "virus"
 
     def detect(self, message: ParsedMessage) -> Finding | None:
         subject = message.decoded_header("Subject")

@@ -1,6 +1,10 @@
-"""Non-standard delivery failure and delay notices, recognised by their wording.
+"""Bounces without the RFC 3464 form: known by their wording, or by their null sender alone.
 
-One detector, one data table: each producer family is known by marker lines
+The family has two detectors, both named ``bounce`` (kind ``bounce``): the
+pipeline tries :class:`BounceDetector` early and :class:`NullSenderBounceDetector`
+last, after the autoreplies (whose null-sender notices it would take too).
+
+:class:`BounceDetector` has one data table: each producer family is known by marker lines
 its bounces always carry (qmail's "--- Below this line is a copy of the
 message.", Exim's "This message was created automatically by mail delivery
 software.", Exchange's "Original message headers:" in nine languages ...).
@@ -8,13 +12,21 @@ Only the text of the bounce itself is searched, never the attached original.
 A recognised wording is a *form*: such a message may be rejected even when
 it carries no reference (policy permitting). The original's ID comes from a
 returned part or a quoted header block, its recipients from the prose.
+
+:class:`NullSenderBounceDetector` takes any other null-sender message: RFC 5321
+reserves the null reverse-path for notifications, so a null-sender message
+that returns or quotes an original's header block is a bounce in form.
+Without one it is only a hint (list notices, unknown report formats), which
+may tag but never reject: that holds for a notice naming its original only in
+its own ``In-Reply-To``/``References`` (a gateway's status notice) too, which
+a ledger match accepts and anything else at most tags.
 """
 
 from __future__ import annotations
 
 from ledger import addresses, msgid
 from ledger.check.detectors.base import Finding
-from ledger.check.extract import original_references, text_recipients
+from ledger.check.extract import original_references, reply_references, text_recipients
 from ledger.check.message import ParsedMessage
 from ledger.check.patterns import (
     BOUNCE_SUBJECT,
@@ -135,8 +147,8 @@ def _daemon(local: str) -> bool:
     return is_daemon_localpart(local) and not is_mailerish_localpart(local)
 
 
-class TextBounceDetector:
-    name = "text-bounce"
+class BounceDetector:
+    name = "bounce"
 
     def detect(self, message: ParsedMessage) -> Finding | None:
         if is_list_post(message) and not message.envelope.null_sender:
@@ -156,3 +168,19 @@ class TextBounceDetector:
         return Finding("bounce", tuple(refs), form=True,
                        detector=f"{self.name}/{found}",
                        recipients_of_original=tuple(text_recipients(message)))
+
+
+class NullSenderBounceDetector:
+    """Any other null-sender message (module docstring); tried last."""
+
+    name = "bounce"
+
+    def detect(self, message: ParsedMessage) -> Finding | None:
+        if not message.envelope.null_sender:
+            return None
+        refs = original_references(message)
+        form = bool(refs)
+        refs = refs or reply_references(message)
+        recipients = text_recipients(message) if refs else []
+        return Finding("bounce", tuple(refs), form=form, detector=f"{self.name}/null-sender",
+                       recipients_of_original=tuple(recipients))
