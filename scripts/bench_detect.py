@@ -13,7 +13,8 @@ For every ``*.eml`` under the corpus directory it measures, in the same run:
 Each figure is the best of ``--repeat`` passes over the whole corpus, in CPU
 time of this process (a shared, loaded machine steals wall-clock time, not
 CPU time), and the passes of all figures are interleaved so that they meet
-the same machine; the ratio check/baseline says how much more than a bare
+the same machine, each after a garbage collection and with the collector
+off (so that no pass pays for another's garbage); the ratio check/baseline says how much more than a bare
 parse the check costs.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import email
 import email.policy
+import gc
 import json
 import platform
 import sys
@@ -71,9 +73,12 @@ def interleaved(passes: int, works: dict[str, Callable[[], None]]) -> dict[str, 
     times: dict[str, list[float]] = {name: [] for name in works}
     for _ in range(passes):
         for name, work in works.items():
+            gc.collect()  # no pass pays for the garbage of the one before it
+            gc.disable()
             start = time.process_time()
             work()
             times[name].append(time.process_time() - start)
+            gc.enable()
     return {name: min(found) for name, found in times.items()}
 
 
