@@ -29,7 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from testbed import PrivateSite, SmtpSink  # noqa: E402
+from testbed import PrivateSite  # noqa: E402
+from testbed.demo import as_received, wait_for  # noqa: E402
 
 ALICE, CAROL = "alice@example.test", "carol@example.test"
 
@@ -42,25 +43,6 @@ def submit(port: int, mail_from: str, rcpts: list[str], raw: bytes) -> int:
     except smtplib.SMTPResponseException as exc:
         return int(exc.smtp_code)
     return 250
-
-
-def wait_for(sink: SmtpSink, marker: str, timeout: float = 60) -> bytes:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for path in sink.messages():
-            data = path.read_bytes()
-            if marker.encode() in data:
-                return data
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing containing {marker} arrived within {timeout:.0f} s")
-
-
-def as_received(dump: bytes) -> bytes:
-    """An smtp-sink dump without the envelope lines it puts on top, in CRLF."""
-    lines = dump.replace(b"\r\n", b"\n").split(b"\n")
-    while lines and re.match(rb"X-(Client-Addr|Client-Proto|Helo-Args|Mail-Args|Rcpt-Args):", lines[0]):
-        lines.pop(0)
-    return b"\r\n".join(lines)
 
 
 def message(mid: str, sender: str, to: str) -> bytes:

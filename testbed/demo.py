@@ -43,7 +43,8 @@ def smtp_session(port: int, mail_from: str, rcpt: str, raw: bytes) -> tuple[int,
         return code, text.decode()
 
 
-def wait_for(sink: SmtpSink, marker: str, timeout: float = 30) -> bytes:
+def wait_for(sink: SmtpSink, marker: str, timeout: float = 60) -> bytes:
+    """The first message the sink holds that contains ``marker`` (the demo and trial_site wait so)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for path in sink.messages():

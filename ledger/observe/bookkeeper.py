@@ -126,11 +126,7 @@ class Bookkeeper:
         """
         if not (self.background and trip.single_node):
             return 0
-        with self._lock:
-            entries, self._entries = self._entries, deque()
-            counts, self._counts = self._counts, Counter()
-            jobs, self._jobs = self._jobs, deque()
-            self._since = None
+        entries, counts, jobs = self._take()
         if not entries and not counts and not jobs:
             return 0
         try:
@@ -205,13 +201,18 @@ class Bookkeeper:
             else:
                 self._stop.wait(self.retry_seconds)
 
-    def write(self) -> bool:
-        """One batch: take everything pending, write it in one round trip; put it back on failure."""
+    def _take(self) -> tuple[deque[tuple[dict[str, str], float]], Counter[tuple[int, str]], deque[Job]]:
+        """Everything pending, taken out at once (what fails to be written is put back)."""
         with self._lock:
             entries, self._entries = self._entries, deque()
             counts, self._counts = self._counts, Counter()
             jobs, self._jobs = self._jobs, deque()
             self._since = None
+        return entries, counts, jobs
+
+    def write(self) -> bool:
+        """One batch: take everything pending, write it in one round trip; put it back on failure."""
+        entries, counts, jobs = self._take()
         if not entries and not counts and not jobs:
             return True
         try:
