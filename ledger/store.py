@@ -218,6 +218,8 @@ class Ledger:
         self.wait_timeout_ms = wait_timeout_ms
         self._bucket_width = max(1, (bucket_bits + 3) // 4)
         self._use_function: bool | None = None  # decided when the code is first loaded
+        self._window_cap = 4 * 2 ** (bucket_bits + 1)  # buckets x kinds, a few days' windows
+        self._window_keys: dict[tuple[int, bytes, tuple[int, ...]], tuple[bytes, ...]] = {}
 
     # -- keys -----------------------------------------------------------------
     def bucket_tag(self, bucket: int) -> str:
@@ -226,6 +228,17 @@ class Ledger:
 
     def key(self, bucket: int, day: int, kind: bytes = MESSAGE) -> str:
         return day_key(f"{self.bucket_tag(bucket)}:{kind.decode()}", day)
+
+    def window_keys(self, bucket: int, kind: bytes, days: tuple[int, ...]) -> tuple[bytes, ...]:
+        """The keys of a lookup's days in one bucket, encoded: the same for every lookup of a
+        day, so they are made and encoded once (at most buckets x kinds x days in the cache)."""
+        cached = self._window_keys.get((bucket, kind, days))
+        if cached is None:
+            if len(self._window_keys) >= self._window_cap:
+                self._window_keys.clear()  # a new day: the old windows are no longer asked
+            cached = tuple(self.key(bucket, day, kind).encode() for day in days)
+            self._window_keys[(bucket, kind, days)] = cached
+        return cached
 
     def key_pattern(self, kind: bytes = MESSAGE) -> str:
         """A SCAN pattern matching every ledger key of one kind."""
@@ -376,7 +389,7 @@ class Ledger:
                 self.client.script_load(script)
             self._use_function = False
 
-    def call(self, pipe: Pipeline, name: str, keys: Sequence[str], args: Sequence[Any],
+    def call(self, pipe: Pipeline, name: str, keys: Sequence[str | bytes], args: Sequence[Any],
              readonly: bool = False) -> None:
         """Queue one of the ledger's functions (or, on Redis 6, its script) on ``pipe``."""
         if self._use_function is False:
@@ -536,7 +549,7 @@ class Lookup:
     def _queue(self, pipe: Pipeline) -> None:
         ledger = self.ledger
         for kind, group in self.groups:
-            keys = [ledger.key(group[0].bucket, d, kind) for d in self.days]
+            keys: list[str | bytes] = list(ledger.window_keys(group[0].bucket, kind, tuple(self.days)))
             fields = [e.field for e in group]
             claims = [self.claims.get(e) for e in group]
             if not any(claims):
