@@ -38,7 +38,8 @@ _SEPARATORS = str.maketrans("", "", "-_.")
 
 def _daemon_from(value: str) -> bool:
     lowered = value.lower()
-    if not any(hint in lowered.translate(_SEPARATORS) for hint in _DAEMON_HINTS):
+    squashed = lowered.translate(_SEPARATORS)
+    if not any(hint in squashed for hint in _DAEMON_HINTS):
         return False  # the common case, without parsing addresses (every daemon name has a hint)
     senders = addresses.from_header(value)
     if senders:
