@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.check import parse
+from ledger.check import parse, patterns
 from ledger.check.detectors import bounce, challenge, subscription, virus
 from ledger.check.literals import required_literals
 from ledger.check.patterns import Marker, lowered
@@ -53,7 +53,7 @@ def _matches(pattern: str) -> list[str]:
 
 def _markers() -> list[tuple[str, Marker]]:
     found: list[tuple[str, Marker]] = []
-    for module in (bounce, challenge, virus, subscription):
+    for module in (bounce, challenge, virus, subscription, patterns):
         for name in dir(module):
             value = getattr(module, name)
             if isinstance(value, Marker):
