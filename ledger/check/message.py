@@ -32,7 +32,9 @@ PARSE_SECONDS = 0.5
 _HTML_DROP = re.compile(r"(?is)<(style|script|head)\b.*?</\1\s*>|<!--.*?-->")
 _HTML_BREAK = re.compile(r"(?i)<(?:br|/p|/div|/tr|/li|/h[1-6]|/pre|/table|p|div|tr|pre)\b[^<>]{0,500}>")
 _HTML_PRE = re.compile(r"(?is)(<pre\b.*?</pre\s*>)")
-_SOURCE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
+# (?<![ \t]): only the first blank of a run may start a match (else a long run of blanks
+# without a line end is rescanned from each of its positions: quadratic).
+_SOURCE_BREAK = re.compile(r"(?<![ \t])[ \t]*\r?\n[ \t]*")
 _LINE_START_SPACE = re.compile(r"\n[ \t]+(?=\S)")
 _HTML_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9:-]{0,30}(?:\s[^<>]{0,2000})?/?>")
 

@@ -269,7 +269,7 @@ _RECIPIENT_PHRASES = re.compile(
 )
 
 
-_LABELLED = re.compile(rf"^\s*(?:recipient address|original-recipient|final-recipient)\s*:\s*"
+_LABELLED = re.compile(rf"^[ \t]*(?:recipient address|original-recipient|final-recipient)[ \t]*:[ \t]*"
                        rf"(?:rfc822\s*;\s*)?<?(?P<a>{_ADDR})", re.IGNORECASE | re.MULTILINE)
 
 

@@ -30,10 +30,13 @@ from ledger.check.patterns import HUMAN_PREFIX
 OWN_TEXT_LIMIT = 16 * 1024
 
 # Where quoted or forwarded text starts: "> ", "On ... wrote:", Outlook's and webmail separators.
+# Blanks are [ \t], never \s: \s also takes line ends, and "^\s*" tried at every line start of
+# a text of blank lines made the search quadratic (16 KiB of them took seconds).
 _QUOTE_START = re.compile(
-    r"^\s*>|^\s*on .{0,200}\bwrote:\s*$|^\s*-{2,}\s*(?:original message|forwarded message|"
-    r"ursprüngliche nachricht|message d'origine|mensaje original)\s*-{2,}\s*$|"
-    r"^\s*begin forwarded message:|^\s*am .{0,120} schrieb .{0,120}:\s*$|^\s*le .{0,120} a écrit\s*:\s*$",
+    r"^[ \t]*>|^[ \t]*on .{0,200}\bwrote:[ \t]*$|^[ \t]*-{2,}[ \t]*(?:original message|forwarded message|"
+    r"ursprüngliche nachricht|message d'origine|mensaje original)[ \t]*-{2,}[ \t]*$|"
+    r"^[ \t]*begin forwarded message:|^[ \t]*am .{0,120} schrieb .{0,120}:[ \t]*$|"
+    r"^[ \t]*le .{0,120} a écrit[ \t]*:[ \t]*$",
     re.IGNORECASE | re.MULTILINE,
 )
 

@@ -45,17 +45,18 @@ PRODUCERS = table(
               r"yahoo! ?mail|this message was created automatically by mail delivery software at yahoo"),
     ("exim", r"this message was created automatically by mail delivery software|"
              r"a message that you sent could not be delivered to (?:one or more|all) of its|"
-             r"-{3,} this is a copy of the message|the following address\(es\) failed|"
+             r"(?<!-)-{3,} this is a copy of the message|the following address\(es\) failed|"
              r"message (?:is )?(?:delayed|frozen|has not yet been delivered)|"
              r"has not yet been delivered to the following addresses"),
     ("postfix", r"this is the (?:postfix|mail system) program at host|"
                 r"i'm sorry to have to inform you that your message could not|"
-                r"-{2,} delivery report unavailable -{2,}|-{2,} undelivered message follows -{2,}"),
-    ("sendmail", r"-{3,} the following addresses had (?:permanent fatal|transient non-fatal) errors|"
-                 r"-{3,} transcript of session follows|"
-                 r"-{3,} (?:original message|unsent message|returned mail|message header|"
+                r"(?<!-)-{2,} delivery report unavailable -{2,}|"
+                r"(?<!-)-{2,} undelivered message follows -{2,}"),
+    ("sendmail", r"(?<!-)-{3,} the following addresses had (?:permanent fatal|transient non-fatal) errors|"
+                 r"(?<!-)-{3,} transcript of session follows|"
+                 r"(?<!-)-{3,} (?:original message|unsent message|returned mail|message header|"
                  r"original message header)s? follows?|"
-                 r"the original message was received at|-{3,} recipients? of undeliverable mail"),
+                 r"the original message was received at|(?<!-)-{3,} recipients? of undeliverable mail"),
     ("courier", r"running the courier mail server|courier mail server at|courier-mta"),
     ("opensmtpd", r"this is the mailer-daemon, please do not reply|"
                   r"an error has occurred while attempting to deliver a message for\s+the following|"
