@@ -1,4 +1,4 @@
-"""Hostile text cannot make a marker search quadratic (no server).
+"""Hostile text cannot make the reading of a candidate quadratic (no server).
 
 The attacker writes the text of a candidate, and a regex that rescans a long
 run of blanks, line ends or dashes from each of its positions costs seconds
@@ -43,6 +43,11 @@ SAMPLES = [
     # HTML source line breaks: a long run of blanks without a line end
     ("html blanks", message("<p>delivery failed" + SPACES + "x</p>", content_type="text/html"), ""),
     # a subscription request's "confirm <cookie>" line: many blank lines, then no cookie
+    # a multipart that uses no delimiter, returning "its" message thousands of times over: the
+    # lenient reading tries a few places, not every one
+    ("undelimited returned parts", message("Content-Type: message/rfc822\nX-Copy: again\n" * 3000,
+                                           content_type='multipart/report; report-type=delivery-status; '
+                                                        'boundary="never-used"'), ""),
     ("subscription blank lines", message("please confirm by reply\n" + BLANK_LINES + "end\n",
                                          subject="Confirm your subscription",
                                          extra="List-Id: <list.example.org>\n"), "alice@example.test"),

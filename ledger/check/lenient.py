@@ -31,6 +31,7 @@ parse caps already bound; a re-delimited multipart is parsed once more
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -42,6 +43,9 @@ from ledger.check.patterns import COPY_MARKER, COPY_MARKER_LINE
 from ledger.check.quoted import HeaderBlock, lines_of, unescape
 
 MAX_SECTION_LINES = 500
+# Places tried per text (marker lines, returned-part lines): real bounces have one or two, a
+# forgery repeating them thousands of times would make the reading quadratic.
+MAX_TRIES = 8
 MAX_LEADING_BLANKS = 20
 # Parts that hold a returned message or its header section.
 RETURNED_TYPES = frozenset({"message/rfc822", "message/global", "message/partial", "text/rfc822-headers",
@@ -59,7 +63,7 @@ def section(text: str) -> HeaderBlock | None:
     field continues the field before it. None when the text does not start
     with a header field.
     """
-    lines = lines_of(text)
+    lines = lines_of(text, MAX_LEADING_BLANKS + MAX_SECTION_LINES)
     start = 0
     while start < min(len(lines), MAX_LEADING_BLANKS) and not lines[start].strip():
         start += 1
@@ -119,10 +123,13 @@ def marker_ids(text: str, ours: Iterable[str]) -> list[str]:
     if COPY_MARKER.search(text.lower()) is None:  # the common case: no marker, no line split
         return []
     lines = lines_of(text)
+    tried = 0
     for number, line in enumerate(lines):
         if len(line) <= COPY_MARKER_LINE and COPY_MARKER.search(line.strip().lower()):
-            found = section_ids(section("\n".join(lines[number + 1:])), ours, weak=False)
-            if found:
+            found = section_ids(section("\n".join(lines[number + 1:number + 1 + MAX_SECTION_LINES])),
+                                ours, weak=False)
+            tried += 1
+            if found or tried >= MAX_TRIES:
                 return found
     return []
 
@@ -158,7 +165,7 @@ def undelimited_ids(message: Part, ours: Iterable[str]) -> list[str]:
     if message.get_content_maintype() != "multipart" or message.is_multipart():
         return []
     body = message.content[: 256 * 1024].decode("utf-8", "replace")
-    for match in _RETURNED_PART_LINE.finditer(body):
+    for match in itertools.islice(_RETURNED_PART_LINE.finditer(body), MAX_TRIES):
         rest = body[match.end():]
         head = section(rest)  # the part's own header lines (Content-Description ...), then a blank line
         if head is not None and not head.is_message_header():

@@ -121,10 +121,10 @@ class HeaderBlock:
         return found
 
 
-def lines_of(text: str) -> list[str]:
-    """Text as lines: CR, LF and CRLF all end a line; bounded count and length."""
+def lines_of(text: str, most: int = MAX_LINES) -> list[str]:
+    """Text as lines: CR, LF and CRLF all end a line; at most ``most`` of them, each bounded."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
-    return [line[:MAX_LINE] for line in text.split("\n", MAX_LINES)[:MAX_LINES]]
+    return [line[:MAX_LINE] for line in text.split("\n", most)[:most]]
 
 
 def header_blocks(text: str) -> Iterator[HeaderBlock]:
