@@ -45,7 +45,7 @@ from redis.exceptions import NoScriptError
 from ledger.days import day_key, end_of, today, window
 from ledger.errors import LedgerUnavailable
 from ledger.hashing import MESSAGE, EntryHash
-from ledger.match import MATCH_STEP, RECIPIENT_CAP, Match
+from ledger.match import RECIPIENT_CAP, Match
 from ledger.trip import RoundTrip
 
 # Scan the day keys of one bucket, newest first, for each field; for each field
@@ -458,16 +458,6 @@ class Ledger:
             except redis.RedisError as exc:
                 raise LedgerUnavailable(str(exc)) from exc
         raise LedgerUnavailable("could not load the ledger's code")
-
-    def unclaim(self, matches: Sequence[Match], kind: bytes = MESSAGE) -> None:
-        """Give back counts taken by :meth:`claim` (a multi-recipient bounce lost one race)."""
-        try:
-            pipe = self.client.pipeline(transaction=False)
-            for match in matches:
-                pipe.hincrby(self.key(match.entry.bucket, match.day, kind), match.entry.field, -MATCH_STEP)
-            pipe.execute()
-        except redis.RedisError as exc:
-            raise LedgerUnavailable(str(exc)) from exc
 
     def count_match(self, match: Match, kind: bytes = MESSAGE) -> None:
         """Count one more bounce against a matched entry (no budget check), on its own round trip."""

@@ -206,18 +206,6 @@ class Inspector:
         """Records of this host wait in its outbound spool."""
         return self.spool is not None and self.spool.pending()
 
-    def count(self, decision: Decision) -> None:
-        """Count an accepted bounce against its originals' budgets (best effort; tests).
-
-        The milter does not call this: ``inspect(..., claim=True)`` counts as it decides.
-        """
-        if not decision.matches:
-            return
-        try:
-            self.ledger.claim(decision.matches, 0)
-        except LedgerUnavailable as exc:
-            log.warning("could not count a match: %s", exc)
-
 
 @dataclass
 class _Wanted:

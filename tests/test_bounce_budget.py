@@ -39,9 +39,8 @@ def test_ten_recipients_take_thirty_bounces_and_refuse_the_thirty_first(
     recorder.record(SentMessage(mail_from=ALICE, recipients=list(RECIPIENTS), message_id=MID))
     actions = []
     for i in range(31):
-        decision = inspector.inspect(Envelope("", [ALICE]), bounce_of(RECIPIENTS[i % 10]))
+        decision = inspector.inspect(Envelope("", [ALICE]), bounce_of(RECIPIENTS[i % 10]), claim=True)
         actions.append((decision.action, decision.matched))
-        inspector.count(decision)  # as the milter does after an accept
     assert actions[:30] == [("accept", True)] * 30
     assert actions[30] == ("reject", False)
     last = inspector.inspect(Envelope("", [ALICE]), bounce_of(RECIPIENTS[0]))

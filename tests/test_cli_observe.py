@@ -46,9 +46,8 @@ def decide_some(config: Config, redis_client: redis.Redis, recorder: Recorder,
     for qid, ref in (("QA1", "real@example.test"), ("QR1", "forged1@x"), ("QR2", "forged2@x")):
         envelope = bounce_envelope(qid)
         failed = "bob@fail.test" if qid == "QA1" else "stranger@fail.test"
-        decision = inspector.inspect(envelope, dsn(ref, failed=failed))
+        decision = inspector.inspect(envelope, dsn(ref, failed=failed), claim=True)
         observer.decided(envelope, decision, 0.001)
-        inspector.count(decision)
 
 
 # -- stats -------------------------------------------------------------------
@@ -172,7 +171,7 @@ def test_lookup_json_found_day_and_matches(capsys: pytest.CaptureFixture[str], c
     assert (found["found"], found["day"], found["matches"], found["recipients"]) == (
         True, day_date(today()), 1, 1)
     envelope = bounce_envelope("QA2")
-    inspector.count(inspector.inspect(envelope, dsn("real@example.test")))
+    inspector.inspect(envelope, dsn("real@example.test"), claim=True)
     assert json.loads(run(capsys, "lookup", "--config", str(config_file), "--json",
                           "real@example.test", "--sender", SENDER)[1])["matches"] == 2
 
@@ -238,7 +237,7 @@ def test_export_import_round_trip_is_idempotent(
         monkeypatch: pytest.MonkeyPatch) -> None:
     record_days(ledger, hasher, {0: 30, 4: 20})
     recorder.record(sent("kept@example.test"))
-    inspector.count(inspector.inspect(bounce_envelope(), dsn("kept@example.test")))
+    inspector.inspect(bounce_envelope(), dsn("kept@example.test"), claim=True)
     dump = tmp_path / "ledger.jsonl"
     code, _, err = run(capsys, "export", "--config", str(config_file), "-o", str(dump))
     assert code == 0 and err.strip() == "exported 52 entries"  # 50 + the message + its pair

@@ -19,7 +19,7 @@ import redis
 
 from ledger.check import Envelope
 from ledger.days import SECONDS_PER_DAY, today
-from ledger.decide import ACCEPT, Decision
+from ledger.decide import Decision
 from ledger.errors import LedgerUnavailable
 from ledger.ops.mailbox import MailItem, header_date
 from ledger.record import Recorder, SentMessage
@@ -157,9 +157,9 @@ class Replay:
             headers = self.headers(item.raw)
             day = day_of(item, headers.get("date"), received=True)
             self.scratch.as_of = day
-            decision = self.inspector.inspect(self.envelope_of(item.raw), item.raw)
-            if decision.matched and decision.action == ACCEPT:
-                self.inspector.count(decision)  # as the milter does: uses up the bounce budget
+            # claim=True, as the milter: an accepted bounce takes its unit of the original's
+            # budget in the lookup itself
+            decision = self.inspector.inspect(self.envelope_of(item.raw), item.raw, claim=True)
             result = decision.outcome
             self.report.summary[(decision.kind or "ordinary", result)] += 1
             if result in ("reject", "tempfail"):
