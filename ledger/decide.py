@@ -312,7 +312,7 @@ def catching_up(policy: Policy, finding: Finding) -> Decision:
 
 
 def budget_spent(policy: Policy, finding: Finding) -> Decision:
-    """The original's last bounce was taken by a bounce decided at the same moment."""
+    """The original has had all the bounces its budget allows (recipients x matches_per_recipient)."""
     return _finish(policy, unmatched_action(policy, finding.kind), Cause.BUDGET_EXHAUSTED,
                    "the original has already had as many bounces as it can cause", finding)
 

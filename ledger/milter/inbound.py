@@ -60,6 +60,7 @@ class InboundMilter(Milter.Base):
         self.inspector = inspector
         self.observer = observer
         self.trace_header = trace_header
+        self._trace_name = trace_header.lower()  # compared with every header field's name
         self.client = ""
         self._reset("")
 
@@ -120,7 +121,7 @@ class InboundMilter(Milter.Base):
         if self.head_kept + size <= self.inspector.max_bytes:
             self.headers.append((name, value))
             self.head_kept += size
-        if name.lower() == self.trace_header.lower():
+        if name.lower() == self._trace_name:
             self.trace_headers_seen += 1
         return Milter.CONTINUE
 
