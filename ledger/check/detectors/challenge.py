@@ -27,7 +27,7 @@ import re
 from ledger.check.detectors.base import Finding
 from ledger.check.extract import answered_references, sender_addresses
 from ledger.check.message import ParsedMessage
-from ledger.check.patterns import ABOUT_YOUR_MAIL_LOWER, CHALLENGE_HEADERS, CHALLENGE_SUBJECT, lowered, table
+from ledger.check.patterns import ABOUT_YOUR_MAIL, CHALLENGE_HEADERS, CHALLENGE_SUBJECT, lowered, table
 from ledger.check.replyish import is_list_post, is_reply, own_text
 
 SYSTEMS = table(
@@ -89,7 +89,7 @@ def _challenge_itself(message: ParsedMessage, subject: str) -> bool:
         return False
     if CHALLENGE_SUBJECT.search(subject):
         return True
-    return ABOUT_YOUR_MAIL_LOWER.search(lower) is not None and _CONFIRM_WORD.search(lower) is not None
+    return ABOUT_YOUR_MAIL.search(lower) is not None and _CONFIRM_WORD.search(lower) is not None
 
 
 class ChallengeDetector:

@@ -15,7 +15,7 @@ from ledger.check.detectors.base import Finding
 from ledger.check.detectors.bounce import body_producer
 from ledger.check.extract import answered_references, text_recipients
 from ledger.check.message import ParsedMessage
-from ledger.check.patterns import ABOUT_YOUR_MAIL_LOWER, NOT_VIRUS_SUBJECT, VIRUS_SUBJECT, lowered, table
+from ledger.check.patterns import ABOUT_YOUR_MAIL, NOT_VIRUS_SUBJECT, VIRUS_SUBJECT, lowered, table
 
 SCANNERS = table(
     ("amavis", r"amavis|virus alert\b.{0,80}our content checker found|"
@@ -78,7 +78,7 @@ class VirusDetector:
             return None
         if not subject_hint and found not in _DEDICATED and scanner(message.body_lower()[:8192]) is None:
             return None
-        if not ABOUT_YOUR_MAIL_LOWER.search(subject.lower() + "\n" + message.body_lower()[:16384]):
+        if not ABOUT_YOUR_MAIL.search(subject.lower() + "\n" + message.body_lower()[:16384]):
             return None  # an antivirus console's alert about a host, not about mail sent from here
         return Finding("virus", tuple(answered_references(message)), form=True,
                        detector=f"{self.name}/{found}",
