@@ -172,6 +172,16 @@ class SentinelSet:
             return {}
 
     # -- what the tests do to it -------------------------------------------------
+    def restart_as_replica(self, server: RedisServer, master: RedisServer) -> None:
+        """Start a stopped data node again as a replica of ``master``, as a careful supervisor
+        does with a master that has no persistence: never as an empty master (Redis' hazard)."""
+        extra = list(server.extra)
+        if "--replicaof" in extra:
+            at = extra.index("--replicaof")
+            del extra[at:at + 3]
+        server.extra = (*extra, "--replicaof", "127.0.0.1", str(master.port))
+        server.start()
+
     def kill_master(self) -> RedisServer:
         """SIGKILL the master the sentinels name; returns it (stopped)."""
         master = self.named_master()

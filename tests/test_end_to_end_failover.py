@@ -119,12 +119,12 @@ def faulty_run(site: PrivateSite, tag: str, fault: str, outbound: int, dsns: int
             old = sset.kill_master()
             faulted.append(old)
             # A supervisor starts it again, but only once the sentinels have promoted the
-            # replica: a master without persistence that comes back empty *before* the
-            # fail-over would be followed by its replica and wipe the ledger (Redis'
-            # documented hazard; on a loaded machine the fail-over can take longer than 3 s).
+            # replica, and as that replica's replica: a master without persistence that comes
+            # back empty as a master would be followed by its replica and wipe the ledger
+            # (Redis' documented hazard; on a loaded machine the fail-over can take longer
+            # than 3 s, and a sentinel may not yet have told the returning node its new role).
             time.sleep(3)
-            sset.wait_new_master(old, timeout=60)
-            old.start()
+            sset.restart_as_replica(old, sset.wait_new_master(old, timeout=60))
         else:
             faulted.append(sset.failover())
 
